@@ -1,0 +1,227 @@
+"""The scenario: the cluster, its instances and the workload constants, as typed config.
+
+A scenario is a YAML file validated once at load (pydantic). Errors name the file, the line and
+the field, e.g. ``paper.yaml:14: nodes[2].gpu_tflops: Input should be greater than 0``.
+Units in the file are the ones engineers quote (TFLOP/s, GB, GFLOP, µs); the properties below
+convert them to SI (FLOP/s, bytes, FLOP, s) for the model.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+DEFAULT_SCENARIO = Path(__file__).parent / "scenarios" / "paper.yaml"
+
+GB = 1e9
+TFLOP = 1e12
+GFLOP = 1e9
+
+
+class ScenarioError(ValueError):
+    """A scenario file is missing, unreadable or invalid; the message says where and why."""
+
+
+class Category(StrEnum):
+    DU = "du"
+    CU_UP = "cu-up"
+    LARGE_AI = "large-ai"
+    SMALL_AI = "small-ai"
+
+    @property
+    def is_ran(self) -> bool:
+        return self in (Category.DU, Category.CU_UP)
+
+    @property
+    def is_ai(self) -> bool:
+        return not self.is_ran
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NodeSpec(_Model):
+    id: str = Field(min_length=1)
+    kind: Literal["gpu-heavy", "cpu-heavy", "balanced"]
+    hardware: str = ""
+    gpu_tflops: float = Field(gt=0, description="effective GPU throughput G_n, TFLOP/s")
+    gpu_mem_gb: float = Field(gt=0, description="GPU memory M_n, GB")
+    cpu_cores: float = Field(gt=0, description="CPU capacity C_n, cores")
+
+    @property
+    def gpu_capacity(self) -> float:
+        return self.gpu_tflops * TFLOP
+
+    @property
+    def gpu_memory(self) -> float:
+        return self.gpu_mem_gb * GB
+
+
+class CategorySpec(_Model):
+    weights_gb: float = Field(ge=0, description="persistent GPU memory m_i, GB")
+    reconfig_s: float = Field(ge=0, description="reconfiguration (migration) window tau_i, s")
+    migratable: bool = True
+
+
+class InstanceSpec(_Model):
+    id: str = Field(min_length=1)
+    category: Category
+    node: str
+    cell: int | None = Field(default=None, ge=1, description="cell served (DU and CU-UP only)")
+
+
+class RanWorkload(_Model):
+    urllc_share: float = Field(ge=0, le=1)
+    urllc_deadline_ms: float = Field(gt=0)
+    embb_deadline_ms: float = Field(gt=0)
+    du_gflop_mean: float = Field(gt=0, description="mean DU GPU work per request (exponential)")
+    cu_core_us_mean: float = Field(gt=0, description="mean CU-UP CPU work per request")
+    ran_per_ai_request: float = Field(
+        ge=0, description="RAN-only requests per AI request (arrival-rate ratio)"
+    )
+
+
+class AiWorkload(_Model):
+    large_share: float = Field(ge=0, le=1, description="fraction of AI requests to large-AI")
+    large_gflop_per_prompt_token: float = Field(gt=0)
+    large_gflop_per_output_token: float = Field(gt=0)
+    large_kv_kib_per_token: float = Field(ge=0)
+    small_gflop_per_token: float = Field(gt=0)
+    small_kv_kib_per_token: float = Field(ge=0)
+    large_deadline_base_s: float = Field(gt=0)
+    large_deadline_per_output_token_ms: float = Field(ge=0)
+    large_deadline_max_s: float = Field(gt=0)
+    small_deadline_min_s: float = Field(gt=0)
+    small_deadline_max_s: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _ranges(self) -> AiWorkload:
+        if self.small_deadline_max_s < self.small_deadline_min_s:
+            raise ValueError("small_deadline_max_s must be >= small_deadline_min_s")
+        if self.large_deadline_max_s < self.large_deadline_base_s:
+            raise ValueError("large_deadline_max_s must be >= large_deadline_base_s")
+        return self
+
+
+class Scenario(_Model):
+    name: str
+    hop_delay_us: float = Field(ge=0)
+    epoch_s: float = Field(gt=0)
+    nodes: tuple[NodeSpec, ...] = Field(min_length=1)
+    categories: dict[Category, CategorySpec]
+    instances: tuple[InstanceSpec, ...] = Field(min_length=1)
+    ran: RanWorkload
+    ai: AiWorkload
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Scenario:
+        node_ids = [n.id for n in self.nodes]
+        if len(set(node_ids)) != len(node_ids):
+            raise ValueError(f"duplicate node id in {node_ids}")
+        inst_ids = [i.id for i in self.instances]
+        if len(set(inst_ids)) != len(inst_ids):
+            raise ValueError(f"duplicate instance id in {inst_ids}")
+        missing = set(Category) - set(self.categories)
+        if missing:
+            raise ValueError(f"categories lacks {sorted(missing)}")
+        cells: dict[Category, set[int]] = {Category.DU: set(), Category.CU_UP: set()}
+        for k, inst in enumerate(self.instances):
+            if inst.node not in node_ids:
+                raise ValueError(f"instances[{k}] ({inst.id}): unknown node {inst.node!r}")
+            if inst.category.is_ran:
+                if inst.cell is None:
+                    raise ValueError(f"instances[{k}] ({inst.id}): a RAN function needs a cell")
+                if inst.cell in cells[inst.category]:
+                    raise ValueError(f"instances[{k}] ({inst.id}): cell {inst.cell} has two")
+                cells[inst.category].add(inst.cell)
+            elif inst.cell is not None:
+                raise ValueError(f"instances[{k}] ({inst.id}): only RAN functions have a cell")
+        if cells[Category.DU] != cells[Category.CU_UP]:
+            raise ValueError("every cell needs exactly one DU and one CU-UP")
+        for cat in (Category.LARGE_AI, Category.SMALL_AI):
+            if not any(i.category == cat for i in self.instances):
+                raise ValueError(f"no {cat.value} instance")
+        return self
+
+    @property
+    def hop_delay(self) -> float:
+        return self.hop_delay_us * 1e-6
+
+    @property
+    def cells(self) -> list[int]:
+        return sorted({i.cell for i in self.instances if i.cell is not None})
+
+    def node(self, node_id: str) -> NodeSpec:
+        for n in self.nodes:
+            if n.id == node_id:
+                return n
+        raise KeyError(node_id)
+
+
+def _line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    """1-based line of the YAML node at ``loc`` (or of its nearest existing parent)."""
+    node, line = root, None
+    for key in loc:
+        if node is None:
+            break
+        line = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if k.value == str(key)), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int):
+            node = node.value[key] if key < len(node.value) else None
+        else:
+            node = None
+    if node is not None:
+        line = node.start_mark.line + 1
+    return line
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for key in loc:
+        out += f"[{key}]" if isinstance(key, int) else (f".{key}" if out else str(key))
+    return out or "(top level)"
+
+
+def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
+    """Parse and validate scenario YAML; raise :class:`ScenarioError` naming line and field."""
+    try:
+        root = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark is not None else source
+        raise ScenarioError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{source}: a scenario is a YAML mapping")
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = tuple(err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        hint = re.match(r"(\w+)\[(\d+)\] ", msg)
+        if not loc and hint:
+            # Cross-field checks name the item they reject; point at its line.
+            loc, msg = (hint[1], int(hint[2])), msg[hint.end() :]
+        line = _line_of(root, loc)
+        where = f"{source}:{line}" if line else source
+        raise ScenarioError(f"{where}: {_format_loc(loc)}: {msg}") from None
+
+
+def load_scenario(path: str | Path | None = None) -> Scenario:
+    """Load a scenario file; ``None`` loads the shipped paper testbed (``scenarios/paper.yaml``)."""
+    if path is None:
+        return parse_scenario(DEFAULT_SCENARIO.read_text(), DEFAULT_SCENARIO.name)
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise ScenarioError(f"{p}: cannot read scenario: {exc.strerror}") from None
+    return parse_scenario(text, str(p))

@@ -1,0 +1,65 @@
+"""`python -m benchmarks [allocator ...]`: run the benchmarks and print their tables."""
+
+from __future__ import annotations
+
+import platform
+import sys
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+
+def bench_allocator() -> None:
+    from benchmarks import allocator as b
+
+    t = Table(title="Allocator: one node (allocate_node, GPU + CPU)")
+    for c in ("instances", "median µs", "p99 µs"):
+        t.add_column(c, justify="right")
+    for r in b.per_node_latency():
+        t.add_row(str(r["instances"]), f"{r['median_us']:.2f}", f"{r['p99_us']:.2f}")
+    console.print(t)
+
+    r = b.batched_throughput()
+    t = Table(title="Allocator: batched (solve_share_batch, GPU + CPU)")
+    for c in ("nodes × instances", "median ms", "instance-allocations/s"):
+        t.add_column(c, justify="right")
+    t.add_row(
+        f"{r['nodes']} × {r['instances']}", f"{r['median_ms']:.2f}", f"{r['alloc_per_s']:,.0f}"
+    )
+    console.print(t)
+
+    r = b.slsqp_ratio()
+    t = Table(title="Allocator vs scipy SLSQP, 8 instances, one resource, same optimum")
+    for c in ("closed form µs", "SLSQP µs", "speed-up", "worst objective gap"):
+        t.add_column(c, justify="right")
+    t.add_row(
+        f"{r['closed_form_us']:.2f}",
+        f"{r['slsqp_us']:.0f}",
+        f"{r['ratio']:,.0f}×",
+        f"{r['worst_rel_gap']:.1e}",
+    )
+    console.print(t)
+
+
+BENCHES = {"allocator": bench_allocator}
+
+
+def main(argv: list[str]) -> int:
+    names = argv or list(BENCHES)
+    unknown = [n for n in names if n not in BENCHES]
+    if unknown:
+        print(f"unknown benchmark(s): {unknown}; choose from {list(BENCHES)}", file=sys.stderr)
+        return 2
+    console.print(
+        f"[dim]{platform.python_implementation()} {platform.python_version()}, "
+        f"{platform.machine()}[/dim]"
+    )
+    for n in names:
+        BENCHES[n]()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,1 @@
+"""Wire contracts (protobuf messages and gRPC services). Populated by the xApp issue."""
