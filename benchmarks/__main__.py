@@ -43,7 +43,37 @@ def bench_allocator() -> None:
     console.print(t)
 
 
-BENCHES = {"allocator": bench_allocator}
+def bench_twin() -> None:
+    from benchmarks import twin as b
+
+    t = Table(title="Twin: one paper run (rho = 0.9, 300 s of arrivals, drained)")
+    for c in (
+        "method",
+        "requests",
+        "events",
+        "wall s",
+        "events/s",
+        "× real time",
+        "peak RSS MB",
+        "fork ms",
+    ):
+        t.add_column(c, justify="left" if c == "method" else "right")
+    for m in ("haf-static", "lyapunov"):
+        r = b.paper_run(m)
+        t.add_row(
+            m,
+            f"{r['requests']:,}",
+            f"{r['events']:,}",
+            f"{r['wall_s']:.1f}",
+            f"{r['events_per_s']:,.0f}",
+            f"{r['x_real_time']:.0f}",
+            f"{r['peak_rss_mb']:.0f}",
+            f"{r['fork_ms']:.0f}",
+        )
+    console.print(t)
+
+
+BENCHES = {"allocator": bench_allocator, "twin": bench_twin}
 
 
 def main(argv: list[str]) -> int:

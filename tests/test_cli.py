@@ -53,3 +53,58 @@ def test_missing_scenario_exits_2():
     assert r.returncode == 2
     assert "cannot read scenario" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("cmd", [["sim"], ["calibrate"]])
+def test_more_help(cmd):
+    r = run(*cmd, "--help")
+    assert r.returncode == 0 and "--seed" in r.stdout
+
+
+def test_sim_prints_the_paper_layout_and_writes_json(tmp_path):
+    r = run(
+        "sim", "--method", "round-robin", "--horizon", "6", "--seed", "2", "--out", str(tmp_path)
+    )
+    assert r.returncode == 0, r.stderr
+    assert "round-robin" in r.stdout and "paper" in r.stdout and "RAN-only" in r.stdout
+    files = list(tmp_path.glob("sim-round-robin-rho0.9-seed2.json"))
+    assert len(files) == 1
+    data = __import__("json").loads(files[0].read_text())
+    assert data["method"] == "round-robin" and data["counts"]["overall"] == data["requests"]
+    assert set(data["fulfilment"]) == {"overall", "ran_only", "ai", "large_ai", "small_ai"}
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        ("TIMESTAMP,ContextTokens\n2023-11-16 18:15:46.68,1\n", "t.csv:1: missing column"),
+        (
+            "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.68,-4,3\n",
+            "t.csv:2: ContextTokens",
+        ),
+        (
+            "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.68,4,3\n"
+            "2023-11-16 18:15:40.00,4,3\n",
+            "t.csv:3: TIMESTAMP: goes backwards",
+        ),
+    ],
+)
+def test_sim_bad_trace_exits_2_naming_file_line_field(tmp_path, content, fragment):
+    p = tmp_path / "t.csv"
+    p.write_text(content)
+    r = run("sim", "--trace", str(p), "--horizon", "2")
+    assert r.returncode == 2
+    assert fragment in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_sim_unknown_node_in_placement_and_unknown_method(tmp_path):
+    from airan_twin.scenario import DEFAULT_SCENARIO
+
+    bad = tmp_path / "s.yaml"
+    bad.write_text(DEFAULT_SCENARIO.read_text().replace("node: balanced-1}", "node: nowhere}", 1))
+    r = run("sim", "--scenario", str(bad), "--horizon", "2")
+    assert r.returncode == 2 and "s.yaml:" in r.stderr and "unknown node 'nowhere'" in r.stderr
+    r = run("sim", "--method", "oracle", "--horizon", "2")
+    assert r.returncode == 2 and "unknown method 'oracle'" in r.stderr
+    assert "Traceback" not in r.stderr

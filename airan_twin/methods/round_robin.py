@@ -1,0 +1,15 @@
+"""Round-Robin: fixed placement, round-robin dispatch, equal shares of the residual."""
+
+from __future__ import annotations
+
+from airan_twin.methods.base import Method
+
+
+class RoundRobin(Method):
+    """Never migrates; AI requests go to a service's instances in turn (skipping one that is
+    reconfiguring); each node gives RAN floors first and splits the rest equally among the
+    instances with work."""
+
+    name = "round-robin"
+    allocation = "equal"
+    dispatch = "round-robin"

@@ -1,0 +1,13 @@
+"""HAF-Static: the initial placement kept for the whole run, with HAF's allocator (17)–(19)."""
+
+from __future__ import annotations
+
+from airan_twin.methods.base import Method
+
+
+class HafStatic(Method):
+    """Never migrates; dispatch to the least-backlogged instance of the service; HAF allocation."""
+
+    name = "haf-static"
+    allocation = "haf"
+    dispatch = "least-backlog"

@@ -1,0 +1,1 @@
+"""Workload: the Azure trace loader, the synthetic generator, and the request stream."""

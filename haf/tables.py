@@ -1,0 +1,59 @@
+"""Result tables in the paper's layout (Table III), shared by every command that prints runs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from rich.table import Table
+
+from airan_twin.metrics import RunResult
+
+#: Table III of the paper, ρ = 0.9 (spec §5): overall, RAN-only, AI, large, small, mig L/total.
+PAPER_TABLE3 = {
+    "haf-static": (74.1, 96.6, 50.8, 0.4, 100.0, "0/0"),
+    "round-robin": (74.3, 97.1, 50.8, 0.4, 100.0, "0/0"),
+    "lyapunov": (74.7, 97.1, 51.6, 1.9, 100.0, "0/7"),
+    "game-theory": (74.7, 97.9, 50.8, 0.4, 99.9, "0/16"),
+    "caora": (74.3, 97.1, 50.8, 0.5, 100.0, "0/0"),
+    "haf": (90.0, 94.5, 85.3, 70.4, 99.9, "1/9"),
+}
+GROUP_ORDER = ("overall", "ran_only", "ai", "large_ai", "small_ai")
+
+
+def results_table(title: str, runs: Iterable[RunResult], with_paper: bool = False) -> Table:
+    t = Table(
+        title=title,
+        caption="fulfilment in %; mig: large/total migrations; "
+        "infeas.: RAN-infeasible allocation events",
+    )
+    for col in (
+        "method",
+        "overall",
+        "RAN-only",
+        "AI",
+        "large",
+        "small",
+        "mig",
+        "infeas.",
+        "requests",
+    ):
+        t.add_column(col, justify="left" if col == "method" else "right")
+    for r in runs:
+        f = r.fulfilment
+        t.add_row(
+            r.method,
+            *(f"{f[g]:.1f}" for g in GROUP_ORDER),
+            f"{r.migrations['large']}/{r.migrations['total']}",
+            str(r.ran_infeasible_events),
+            f"{r.requests:,}",
+        )
+        if with_paper and r.method in PAPER_TABLE3:
+            p = PAPER_TABLE3[r.method]
+            t.add_row(
+                "[dim]  paper[/dim]",
+                *(f"[dim]{v:.1f}[/dim]" for v in p[:5]),
+                f"[dim]{p[5]}[/dim]",
+                "",
+                "",
+            )
+    return t
