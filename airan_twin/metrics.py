@@ -61,6 +61,7 @@ class RunResult:
     wall_s: float
     epochs: list[dict]
     decisions: list[dict]
+    agent: dict = field(default_factory=dict)  # HAF: agent calls, fallbacks, critic vetoes
 
     def to_json(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(asdict(self), indent=1))
@@ -80,6 +81,7 @@ def summarize(
     requests: Iterable[Req],
     counters: Counters,
     wall_s: float,
+    agent: dict | None = None,
 ) -> RunResult:
     reqs = [r for r in requests if r.arrival < horizon]
     undone = [r.rid for r in reqs if r.state != Req.DONE]
@@ -124,4 +126,5 @@ def summarize(
         wall_s=wall_s,
         epochs=epochs,
         decisions=counters.decisions,
+        agent=agent or {},
     )

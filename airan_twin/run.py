@@ -26,9 +26,14 @@ def make_twin(
     horizon: float = DEFAULT_HORIZON_S,
     trace: str | Path | None = None,
     split: str = "test",
+    method_kwargs: dict | None = None,
     **kwargs,
 ) -> Twin:
-    m = make_method(method, sc.epoch_s) if isinstance(method, str) else method
+    m = (
+        make_method(method, sc.epoch_s, **(method_kwargs or {}))
+        if isinstance(method, str)
+        else method
+    )
     tr = load_trace(trace).split(split) if trace is not None else None
     wl = build_workload(sc, rho, horizon, seed, tr)
     return Twin(sc, m, wl, horizon, seed=seed, rho=rho, **kwargs)
@@ -43,8 +48,9 @@ def simulate(
     trace: str | Path | None = None,
     split: str = "test",
     progress: Callable[[float], None] | None = None,
+    method_kwargs: dict | None = None,
 ) -> RunResult:
-    twin = make_twin(sc, method, rho, seed, horizon, trace, split)
+    twin = make_twin(sc, method, rho, seed, horizon, trace, split, method_kwargs)
     t0 = time.perf_counter()
     twin.run(progress=progress)
     return twin.result(wall_s=time.perf_counter() - t0)

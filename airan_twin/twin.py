@@ -130,6 +130,8 @@ class Twin:
         self.inv_mean_work = {c: 1.0 / w for c, w in self.mean_work.items()}
         self.rr_next = {Category.LARGE_AI: 0, Category.SMALL_AI: 0}
         self.arrived: list[Req] = []  # every request made so far, in arrival order
+        # outcomes[class] = [fulfilled, missed] of requests ended so far (critic labels: O(1)).
+        self.outcomes: list[list[int]] = [[0, 0] for _ in ReqClass]
         self.arrival_work: dict[str, float] = dict.fromkeys(self.instances, 0.0)
         self.epoch = 0
         self.next_arrival = 0
@@ -171,6 +173,7 @@ class Twin:
 
     def result(self, wall_s: float = 0.0) -> RunResult:
         """Metrics of a finished run (raises if a request has not ended: run() to the end)."""
+        summary = getattr(self.method, "summary", None)
         return summarize(
             self.method.name,
             self.seed,
@@ -181,6 +184,7 @@ class Twin:
             self.arrived,
             self.counters,
             wall_s,
+            summary() if summary else None,
         )
 
     def fork(self) -> Twin:
@@ -435,6 +439,7 @@ class Twin:
         req.end = t
         req.fulfilled = fulfilled
         req.inst = None
+        self.outcomes[req.cls][0 if fulfilled else 1] += 1
 
     def _on_expire(self, req: Req, t: float) -> None:
         state = req.state

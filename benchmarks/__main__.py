@@ -73,7 +73,36 @@ def bench_twin() -> None:
     console.print(t)
 
 
-BENCHES = {"allocator": bench_allocator, "twin": bench_twin}
+def bench_placement() -> None:
+    from benchmarks import placement as b
+
+    r = b.decision_latency()
+    t = Table(title="Placement: one epoch's decision without the LLM")
+    for c in ("feasible candidates", "scored", "median ms", "p95 ms"):
+        t.add_column(c, justify="right")
+    t.add_row(
+        str(r["feasible_candidates"]),
+        str(r["scored"]),
+        f"{r['median_ms']:.1f}",
+        f"{r['p95_ms']:.1f}",
+    )
+    console.print(t)
+    t = Table(title="Placement: shortlist latency per backend (paper-testbed prompt)")
+    for c in ("backend", "first call s", "median s", "valid answers"):
+        t.add_column(c, justify="left" if c == "backend" else "right")
+    for name in ("heuristic", "embedded"):
+        r = b.llm_latency(name)
+        t.add_row(
+            r["backend"],
+            f"{r['first_s']:.3f}",
+            f"{r['median_s']:.3f}",
+            f"{r['valid']}/{r['calls']}",
+        )
+    t.add_row("ollama:qwen3:32b", "-", "-", "no Ollama server can run here")
+    console.print(t)
+
+
+BENCHES = {"allocator": bench_allocator, "twin": bench_twin, "placement": bench_placement}
 
 
 def main(argv: list[str]) -> int:

@@ -9,10 +9,12 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from airan_twin.scenario import ScenarioError, load_scenario
 from airan_twin.workload.trace import TraceError
+from rapp_placement.critic import CriticError
 
 app = typer.Typer(
     help="HAF for AI-RAN: deadline-aware allocator (xApp), placement (rApp), digital twin.",
@@ -104,11 +106,30 @@ def _write_results(out: Path | None, results: list, stem: str) -> None:
     console.print(f"results written to {out}/")
 
 
+AgentOpt = Annotated[
+    str,
+    typer.Option(
+        "--agent",
+        help="LLM agent of haf/haf-nocritic: heuristic, embedded (local llama.cpp model), "
+        "ollama[:MODEL[@HOST]] or replay:LOG.jsonl.",
+    ),
+]
+CriticOpt = Annotated[
+    Path | None, typer.Option("--critic", help="Critic weights (default: the shipped ones).")
+]
+AgentLogOpt = Annotated[
+    Path | None, typer.Option("--agent-log", help="Append every agent call to this JSONL log.")
+]
+
+
 @app.command("sim")
 def sim(
     method: Annotated[
         str,
-        typer.Option("--method", help="haf-static, round-robin, lyapunov or game-theory."),
+        typer.Option(
+            "--method",
+            help="haf, haf-nocritic, haf-static, round-robin, lyapunov or game-theory.",
+        ),
     ] = "haf-static",
     rho: RhoOpt = 0.9,
     seed: SeedOpt = 1,
@@ -117,6 +138,9 @@ def sim(
     horizon: HorizonOpt = 300.0,
     scenario: ScenarioOpt = None,
     out: OutOpt = None,
+    agent: AgentOpt = "embedded",
+    critic: CriticOpt = None,
+    agent_log: AgentLogOpt = None,
 ) -> None:
     """Simulate one method on the digital twin and print fulfilment in the paper's layout.
 
@@ -128,12 +152,15 @@ def sim(
     from haf.tables import results_table
 
     sc = load_scenario(scenario)
-    make_method(method, sc.epoch_s)  # validate the name before any work
+    mkw = {"agent": agent, "critic": critic, "log": agent_log}
+    make_method(method, sc.epoch_s, **mkw)  # validate before any work (weights, agent spec)
     if trace is not None:
         from airan_twin.workload.trace import load_trace
 
         load_trace(trace).split(split)  # fail fast, with file:line
-    kw = dict(sc=sc, rho=rho, seed=seed, horizon=horizon, trace=trace, split=split)
+    kw = dict(
+        sc=sc, rho=rho, seed=seed, horizon=horizon, trace=trace, split=split, method_kwargs=mkw
+    )
     (r,) = _run_with_progress("simulating", [(method, kw)])
     console.print(
         results_table(
@@ -168,6 +195,315 @@ def demo(seed: SeedOpt = 1, horizon: HorizonOpt = 300.0, out: OutOpt = None) -> 
         )
     )
     _write_results(out, runs, "demo")
+
+
+critic_app = typer.Typer(
+    help="The predictive critic: dataset from twin rollouts, training.", no_args_is_help=True
+)
+app.add_typer(critic_app, name="critic")
+
+
+def _parse_runs(loads: str, seeds: str, trace: Path | None) -> list:
+    from airan_twin.critic_data import RunSpec
+
+    try:
+        rhos = [float(x) for x in loads.split(",") if x.strip()]
+        seed_list = [int(x) for x in seeds.split(",") if x.strip()]
+    except ValueError:
+        raise UsageError("--loads and --seeds are comma-separated numbers") from None
+    runs = [RunSpec(r, s) for r in rhos for s in seed_list]
+    if trace is not None:
+        runs += [RunSpec(r, s + 1000, str(trace), "train") for r in rhos for s in seed_list[:1]]
+    return runs
+
+
+@critic_app.command("dataset")
+def critic_dataset(
+    out: Annotated[Path, typer.Option("--out", help="Where to write the dataset (.npz).")],
+    loads: Annotated[
+        str, typer.Option("--loads", help="Comma-separated rho values.")
+    ] = "0.6,0.9,1.2",
+    seeds: Annotated[str, typer.Option("--seeds", help="Comma-separated seeds.")] = "1,2,3",
+    trace: Annotated[
+        Path | None,
+        typer.Option("--trace", help="Also runs on this Azure trace's train split (one seed)."),
+    ] = None,
+    horizon: HorizonOpt = 100.0,
+    samples: Annotated[int, typer.Option("--samples", help="Rollouts per epoch.", min=2)] = 6,
+    label_window: Annotated[
+        float | None,
+        typer.Option("--label-window", help="Label window in s (default: one epoch, spec §3.4)."),
+    ] = None,
+    workers: Annotated[int, typer.Option("--workers", min=1)] = 2,
+    scenario: ScenarioOpt = None,
+) -> None:
+    """Counterfactual rollouts: per epoch fork the twin, apply each sampled candidate (always
+    the no-op), simulate the label window, record class fulfilment. Seeded."""
+    import numpy as np
+    from rich.progress import Progress
+
+    from airan_twin.critic_data import generate_dataset
+
+    sc = load_scenario(scenario)
+    runs = _parse_runs(loads, seeds, trace)
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("rollouts", total=len(runs))
+        data = generate_dataset(
+            sc,
+            runs,
+            horizon,
+            samples,
+            workers,
+            lambda n: bar.update(task, completed=n),
+            label_window,
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out, **data)
+    console.print(f"{len(data['X']):,} samples from {len(runs)} runs written to {out}")
+
+
+@critic_app.command("train")
+def critic_train(
+    data: Annotated[Path, typer.Option("--data", help="Dataset from `haf critic dataset`.")],
+    out: Annotated[Path | None, typer.Option("--out", help="Weights file to write.")] = None,
+    seed: SeedOpt = 0,
+    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 600,
+    hidden: Annotated[int, typer.Option("--hidden", min=2)] = 64,
+) -> None:
+    """Train the 2-layer MLP critic (split by run), print the held-out report, save weights."""
+    import json
+
+    import numpy as np
+
+    from rapp_placement.critic import WEIGHTS_PATH
+    from rapp_placement.critic_train import train_critic
+
+    try:
+        with np.load(data, allow_pickle=False) as f:
+            d = {k: f[k] for k in f.files}
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{data}: not a critic dataset ({exc})") from None
+    critic, report = train_critic(d, hidden=hidden, epochs=epochs, seed=seed)
+    t = Table(title="Critic, held-out runs")
+    for c in ("class", "MSE", "R²"):
+        t.add_column(c, justify="right")
+    for k in report.mse:
+        t.add_row(k, f"{report.mse[k]:.4f}", f"{report.r2[k]:.3f}")
+    console.print(t)
+    console.print(
+        f"ranking over {report.epochs_ranked} held-out epochs: top-1 "
+        f"{100 * report.top1_accuracy:.1f} %, mean regret {report.mean_regret:.4f} "
+        f"(when wrong {report.mean_regret_when_wrong:.4f}), no-op picked "
+        f"{100 * report.noop_chosen_share:.0f} %"
+    )
+    dest = out or WEIGHTS_PATH
+    window = float(d["label_window_s"]) if "label_window_s" in d else None
+    critic.save(
+        dest,
+        meta={
+            "report": report.as_dict(),
+            "seed": seed,
+            "epochs": epochs,
+            "label_window_s": window,
+            "dataset": str(data),
+            "runs": [str(x) for x in d["run_labels"]],
+        },
+    )
+    console.print(f"weights written to {dest}")
+    console.print(json.dumps(report.as_dict()))
+
+
+exp_app = typer.Typer(
+    help="The paper's experiments on the twin: table3, table2, sweep.", no_args_is_help=True
+)
+app.add_typer(exp_app, name="experiment")
+
+SeedsOpt = Annotated[str, typer.Option("--seeds", help="Comma-separated seeds.")]
+WorkersOpt = Annotated[int, typer.Option("--workers", help="Parallel runs.", min=1)]
+
+#: Table II of the paper (overall % and large/total migrations, with and without critic).
+PAPER_TABLE2 = {
+    "qwen3:32b": (90.0, "1/9", 84.7, "2/16"),
+    "gpt-oss:20b": (89.6, "1/6", 84.2, "2/16"),
+    "qwen2.5:72b": (86.2, "1/8", 83.5, "-"),
+    "deepseek-r1:70b": (82.2, "1/14", 81.4, "-"),
+    "gpt-oss:120b": (88.2, "1/10", 80.8, "-"),
+}
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise UsageError(f"--seeds must be integers separated by commas, got {text!r}") from None
+
+
+def _run_experiment(name: str, jobs: list, workers: int, out: Path | None):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from airan_twin.experiments import aggregate, run_jobs
+
+    sc = load_scenario(None)
+    with Progress(
+        TextColumn(f"[bold]{name}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[last]}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(name, total=len(jobs), last="")
+
+        def done(n, job, res):
+            bar.update(task, completed=n, last=f"{res.method} rho={job.rho:g} seed={job.seed}")
+
+        results = run_jobs(sc, jobs, workers, done)
+    rows = aggregate(results)
+    if out is not None:
+        import json
+        from dataclasses import asdict
+
+        out.mkdir(parents=True, exist_ok=True)
+        payload = [
+            {k: v for k, v in asdict(r).items() if k != "runs"}
+            | {"runs": [asdict(x) | {"epochs": None} for x in r.runs]}
+            for r in rows
+        ]
+        (out / f"{name}.json").write_text(json.dumps(payload, indent=1))
+        console.print(f"results written to {out}/{name}.json")
+    return rows
+
+
+def _rows_table(title: str, rows, paper: dict | None) -> Table:
+    from haf.tables import GROUP_ORDER
+
+    t = Table(
+        title=title,
+        caption="mean over seeds (± sd of overall); mig: mean large/total "
+        "per run; dim rows: the paper",
+    )
+    for c in ("method", "overall", "RAN-only", "AI", "large", "small", "mig"):
+        t.add_column(c, justify="left" if c == "method" else "right")
+    for r in rows:
+        f = r.fulfilment
+        t.add_row(
+            r.label,
+            f"{f['overall']:.1f} ± {r.fulfilment_sd['overall']:.1f}",
+            *(f"{f[g]:.1f}" for g in GROUP_ORDER[1:]),
+            f"{r.migrations['large']:.1f}/{r.migrations['total']:.1f}",
+        )
+        if paper and r.label in paper:
+            p = paper[r.label]
+            t.add_row(
+                "[dim]  paper[/dim]", *(f"[dim]{v:.1f}[/dim]" for v in p[:5]), f"[dim]{p[5]}[/dim]"
+            )
+    return t
+
+
+@exp_app.command("table3")
+def exp_table3(
+    seeds: SeedsOpt = "1,2,3",
+    horizon: HorizonOpt = 300.0,
+    agent: AgentOpt = "heuristic",
+    trace: TraceOpt = None,
+    workers: WorkersOpt = 2,
+    out: OutOpt = Path("runs/experiments"),
+    critic: CriticOpt = None,
+) -> None:
+    """Table III: every method at rho = 0.9, beside the paper's numbers."""
+    from airan_twin.experiments import table3_jobs
+    from haf.tables import PAPER_TABLE3
+
+    jobs = table3_jobs(
+        _seeds(seeds),
+        horizon,
+        agent,
+        str(trace) if trace else None,
+        str(critic) if critic else None,
+    )
+    rows = _run_experiment("table3", jobs, workers, out)
+    order = ["haf-static", "round-robin", "lyapunov", "game-theory", "haf"]
+    rows.sort(key=lambda r: order.index(r.label) if r.label in order else 99)
+    console.print(
+        _rows_table(f"Table III on the twin (rho=0.9, agent={agent})", rows, PAPER_TABLE3)
+    )
+
+
+@exp_app.command("table2")
+def exp_table2(
+    agents: Annotated[
+        str,
+        typer.Option(
+            "--agents",
+            help="Comma-separated agents (see haf sim --agent); "
+            "replay:LOG entries re-use recorded calls.",
+        ),
+    ] = "heuristic,embedded",
+    seeds: SeedsOpt = "1",
+    horizon: HorizonOpt = 300.0,
+    workers: WorkersOpt = 2,
+    out: OutOpt = Path("runs/experiments"),
+    critic: CriticOpt = None,
+) -> None:
+    """Table II: each agent with and without the critic (rho = 0.9). LLM calls are logged under
+    OUT/calls-*.jsonl so the run can be replayed in seconds (--agents replay:PATH)."""
+    from airan_twin.experiments import table2_jobs
+
+    agent_list = [a.strip() for a in agents.split(",") if a.strip()]
+    log_dir = out if out is not None else None
+    jobs = table2_jobs(
+        _seeds(seeds), horizon, agent_list, None, log_dir, str(critic) if critic else None
+    )
+    rows = _run_experiment("table2", jobs, workers, out)
+    rows.sort(key=lambda r: r.label)
+    t = _rows_table("Table II on the twin: critic ablation (rho=0.9)", rows, None)
+    console.print(t)
+    p = Table(title="Table II in the paper (overall %, mig large/total)")
+    for c in ("agent", "HAF", "mig", "NoCritic", "mig "):
+        p.add_column(c)
+    for a, v in PAPER_TABLE2.items():
+        p.add_row(a, f"{v[0]:.1f}", v[1], f"{v[2]:.1f}", v[3])
+    console.print(p)
+
+
+@exp_app.command("sweep")
+def exp_sweep(
+    seeds: SeedsOpt = "1,2",
+    horizon: HorizonOpt = 150.0,
+    loads: Annotated[
+        str, typer.Option("--loads", help="Comma-separated rho values.")
+    ] = "0.3,0.5,0.7,0.9,1.1,1.3,1.5",
+    agent: AgentOpt = "heuristic",
+    workers: WorkersOpt = 2,
+    out: OutOpt = Path("runs/experiments"),
+    critic: CriticOpt = None,
+) -> None:
+    """Load sweep: every method from under-load to beyond saturation; writes sweep.png."""
+    from airan_twin.experiments import plot_sweep, sweep_jobs
+
+    try:
+        rhos = [float(x) for x in loads.split(",") if x.strip()]
+    except ValueError:
+        raise UsageError(f"--loads must be numbers separated by commas, got {loads!r}") from None
+    jobs = sweep_jobs(_seeds(seeds), horizon, rhos, agent, critic=str(critic) if critic else None)
+    rows = _run_experiment("sweep", jobs, workers, out)
+    rows.sort(key=lambda r: (r.rho, r.label))
+    t = Table(title=f"Load sweep: overall fulfilment % (agent={agent})")
+    t.add_column("rho", justify="right")
+    labels = sorted({r.label for r in rows})
+    for lab in labels:
+        t.add_column(lab, justify="right")
+    t.add_column("haf gain vs best baseline", justify="right")
+    for rho in sorted({r.rho for r in rows}):
+        at = {r.label: r.fulfilment["overall"] for r in rows if r.rho == rho}
+        base = max(v for k, v in at.items() if not k.startswith("haf") or k == "haf-static")
+        gain = f"{100 * (at['haf'] / base - 1):+.1f} %" if "haf" in at else "-"
+        t.add_row(f"{rho:g}", *(f"{at.get(lab, float('nan')):.1f}" for lab in labels), gain)
+    console.print(t)
+    if out is not None:
+        plot_sweep(rows, out / "sweep.png")
+        console.print(f"plot written to {out}/sweep.png")
 
 
 @app.command("calibrate")
@@ -265,6 +601,8 @@ def main() -> None:
     """Console entry point: user errors become one line on stderr and exit code 2."""
     try:
         app()
-    except (ScenarioError, TraceError, UsageError, ValueError, OSError) as exc:
-        Console(stderr=True).print(f"[bold red]error:[/bold red] {exc}", highlight=False)
+    except (ScenarioError, TraceError, UsageError, ValueError, OSError, CriticError) as exc:
+        Console(stderr=True, soft_wrap=True).print(
+            f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False
+        )
         sys.exit(2)

@@ -1,0 +1,257 @@
+"""The LLM placement agent (spec §3.2): prompt → backend → parsed, validated shortlist.
+
+Backends answer a :class:`~rapp_placement.prompt.Prompt` with raw text; the agent parses it
+(thinking text, code fences and prose around the JSON are tolerated), drops duplicates and ids
+not in the candidate set, keeps the order and at most ``k``. Any failure — unreachable host,
+timeout, invalid or empty answer, only unknown ids — falls back to the deterministic
+:func:`heuristic_shortlist`, is counted, and never breaks the epoch. Every call is logged as one
+JSONL line (prompt hash, answer, latency, backend), which :class:`ReplayBackend` re-uses.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from rapp_placement.candidates import NOOP, Candidate
+from rapp_placement.prompt import K_DEFAULT, Prompt, build_prompt
+from rapp_placement.snapshot import Snapshot
+
+log = logging.getLogger(__name__)
+
+
+class BackendError(RuntimeError):
+    """The backend could not produce an answer (unreachable, timeout, server error)."""
+
+
+class ShortlistBackend(Protocol):
+    name: str
+
+    def complete(self, prompt: Prompt) -> str:
+        """Raw answer text for ``prompt``; raise :class:`BackendError` on failure."""
+        ...
+
+
+# --- parsing --------------------------------------------------------------------------------
+_THINK = re.compile(r"<think>.*?</think>", re.S | re.I)
+_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.S | re.I)
+
+
+def _json_objects(text: str) -> Iterable[dict]:
+    """Every JSON object that can be decoded starting at a ``{`` in ``text``, in order."""
+    dec = json.JSONDecoder()
+    for m in re.finditer(r"\{", text):
+        try:
+            obj, _ = dec.raw_decode(text, m.start())
+        except json.JSONDecodeError:
+            continue
+        if isinstance(obj, dict):
+            yield obj
+
+
+def parse_shortlist(text: str, candidate_ids: Iterable[str], k: int = K_DEFAULT) -> list[str]:
+    """Ids from an answer: the first object with a ``shortlist`` list, filtered and de-duplicated.
+
+    Returns ``[]`` when the answer holds no usable id (the caller falls back).
+    """
+    allowed = set(candidate_ids)
+    cleaned = _THINK.sub("", text)
+    if "<think>" in cleaned.lower():  # unterminated thinking: keep what follows it
+        cleaned = cleaned[cleaned.lower().rindex("<think>") + 7 :]
+    sources = [*_FENCE.findall(cleaned), cleaned]
+    for src in sources:
+        for obj in _json_objects(src):
+            items = obj.get("shortlist")
+            if not isinstance(items, list):
+                continue
+            out: list[str] = []
+            for item in items:
+                if isinstance(item, str) and item in allowed and item not in out:
+                    out.append(item)
+            return out[:k]
+    return []
+
+
+# --- the heuristic (ablation row and fallback) ---------------------------------------------
+#: Above this share of a node's GPU (or CPU) held by RAN floors, the node is RAN-critical.
+RAN_CRITICAL = 0.5
+
+
+def heuristic_shortlist(
+    snap: Snapshot, candidates: list[Candidate], k: int = K_DEFAULT, epoch_s: float = 5.0
+) -> list[str]:
+    """The system policy's priorities, applied literally and deterministically.
+
+    1. Protect RAN: never move load onto a RAN-critical node; a RAN function moves only off a
+       RAN-critical node onto a node with more free GPU.
+    2. Raise AI fulfilment: an AI service moves if its backlog, in seconds of its node's GPU,
+       would drain faster on the destination's free GPU.
+    3. Reconfiguration cost: the backlog time saved must exceed the offline window (the time
+       is not recovered otherwise); moves are ranked by saved time minus window.
+    The no-op closes the list when fewer than ``k`` moves qualify.
+    """
+    nodes = {n.node_id: n for n in snap.nodes}
+    insts = {i.instance_id: i for i in snap.instances}
+    scored: list[tuple[float, str]] = []
+    for c in candidates:
+        if c.is_noop:
+            continue
+        inst, src, dst = insts[c.instance_id], nodes[c.src], nodes[c.dst]
+        if dst.ran_floor_gpu_util > RAN_CRITICAL or dst.ran_floor_cpu_util > RAN_CRITICAL:
+            continue
+        if inst.category in ("du", "cu-up"):
+            src_floor = max(src.ran_floor_gpu_util, src.ran_floor_cpu_util)
+            if src_floor > RAN_CRITICAL and dst.gpu_util < src.gpu_util:
+                scored.append((src_floor - dst.gpu_util - c.reconfig_s, c.cid))
+            continue
+        free_src = src.gpu_capacity * max(1.0 - src.ran_floor_gpu_util, 1e-9)
+        free_dst = dst.gpu_capacity * max(1.0 - dst.gpu_util, 1e-9)
+        drain_here = inst.backlog_gpu / free_src
+        drain_there = inst.backlog_gpu / free_dst
+        arrivals_s = inst.arrival_work_rate * epoch_s
+        saved = (drain_here - drain_there) + arrivals_s * (1 / free_src - 1 / free_dst)
+        if saved > c.reconfig_s:
+            scored.append((saved - c.reconfig_s, c.cid))
+    scored.sort(key=lambda sc: (-sc[0], sc[1]))
+    out = [cid for _, cid in scored[:k]]
+    if len(out) < k:
+        out.append(NOOP)
+    return out
+
+
+# --- the agent ----------------------------------------------------------------------------
+@dataclass
+class ShortlistResult:
+    shortlist: list[str]
+    source: str  # "llm", "heuristic" (chosen backend) or "fallback"
+    backend: str
+    latency_s: float
+    prompt_sha256: str = ""
+    answer: str = ""
+    error: str = ""
+    positions: list[int] = field(default_factory=list)  # of the chosen ids in the prompt
+
+
+@dataclass
+class AgentStats:
+    calls: int = 0
+    fallbacks: int = 0
+    reasons: Counter = field(default_factory=Counter)
+    positions: Counter = field(default_factory=Counter)
+
+
+class PlacementAgent:
+    """Shortlists candidates with an LLM backend, or with the heuristic when ``backend`` is None."""
+
+    def __init__(
+        self,
+        backend: ShortlistBackend | None,
+        k: int = K_DEFAULT,
+        log_path: str | Path | None = None,
+        epoch_s: float = 5.0,
+    ) -> None:
+        self.backend = backend
+        self.k = k
+        self.epoch_s = epoch_s
+        self.log_path = Path(log_path) if log_path else None
+        self.stats = AgentStats()
+
+    @property
+    def name(self) -> str:
+        return self.backend.name if self.backend is not None else "heuristic"
+
+    def shortlist(self, snap: Snapshot, candidates: list[Candidate], seed: int) -> ShortlistResult:
+        self.stats.calls += 1
+        if self.backend is None:
+            ids = heuristic_shortlist(snap, candidates, self.k, self.epoch_s)
+            return ShortlistResult(ids, "heuristic", "heuristic", 0.0)
+        prompt = build_prompt(snap, candidates, seed, self.k)
+        t0 = time.perf_counter()
+        answer, error = "", ""
+        try:
+            answer = self.backend.complete(prompt)
+            ids = parse_shortlist(answer, prompt.candidate_ids, self.k)
+            if not ids:
+                error = "invalid answer: no candidate id in a {'shortlist': [...]} object"
+        except BackendError as exc:
+            ids, error = [], f"backend: {exc}"
+        latency = time.perf_counter() - t0
+        if error:
+            self.stats.fallbacks += 1
+            self.stats.reasons[error.split(":")[0]] += 1
+            log.warning("agent %s fell back to the heuristic: %s", self.name, error)
+            ids = heuristic_shortlist(snap, candidates, self.k, self.epoch_s)
+            source = "fallback"
+        else:
+            source = "llm"
+        positions = [prompt.candidate_ids.index(i) for i in ids if i in prompt.candidate_ids]
+        if source == "llm":
+            self.stats.positions.update(positions)
+        res = ShortlistResult(
+            ids, source, self.name, latency, prompt.sha256, answer, error, positions
+        )
+        self._log(res, snap)
+        return res
+
+    def _log(self, res: ShortlistResult, snap: Snapshot) -> None:
+        if self.log_path is None:
+            return
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        row = {"t": snap.time, "epoch": snap.epoch, **asdict(res)}
+        with self.log_path.open("a") as fh:
+            fh.write(json.dumps(row) + "\n")
+
+
+class ReplayBackend:
+    """Answers from a JSONL call log, keyed by prompt hash: slow-LLM experiments in seconds.
+
+    A prompt that the log does not hold raises :class:`BackendError` (the agent falls back and
+    counts it), so a replay never silently invents answers.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.answers: dict[str, str] = {}
+        self.backend_name = "replay"
+        try:
+            lines = self.path.read_text().splitlines()
+        except OSError as exc:
+            raise ValueError(f"{self.path}: cannot read replay log: {exc.strerror}") from None
+        for n, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                sha, answer = row["prompt_sha256"], row["answer"]
+            except (json.JSONDecodeError, KeyError, TypeError):
+                raise ValueError(f"{self.path}:{n}: not a call-log line") from None
+            if row.get("source") == "llm" and sha and sha not in self.answers:
+                self.answers[sha] = answer
+                self.backend_name = f"replay({row.get('backend', '?')})"
+
+    @property
+    def name(self) -> str:
+        return self.backend_name
+
+    def complete(self, prompt: Prompt) -> str:
+        try:
+            return self.answers[prompt.sha256]
+        except KeyError:
+            raise BackendError(f"prompt {prompt.sha256[:12]} not in {self.path.name}") from None
+
+
+def position_histogram(log_path: str | Path) -> Counter:
+    """How often each prompt position was chosen by an LLM (position-bias measurement)."""
+    hist: Counter = Counter()
+    for line in Path(log_path).read_text().splitlines():
+        row = json.loads(line)
+        if row.get("source") == "llm":
+            hist.update(row.get("positions", []))
+    return hist

@@ -1,0 +1,200 @@
+"""The placement agent: prompt, schema, parsing, heuristic, fallbacks, logging and replay, and
+the Ollama backend against recorded HTTP exchanges (respx)."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+import respx
+
+from airan_twin.run import make_twin
+from airan_twin.scenario import load_scenario
+from rapp_placement.agent import (
+    BackendError,
+    PlacementAgent,
+    ReplayBackend,
+    heuristic_shortlist,
+    parse_shortlist,
+    position_histogram,
+)
+from rapp_placement.backends import OllamaBackend
+from rapp_placement.candidates import NOOP
+from rapp_placement.prompt import SYSTEM_POLICY, build_prompt
+
+IDS = ["noop", "mig:large-ai-1:gpu-heavy-1", "mig:small-ai-2:balanced-1"]
+
+
+@pytest.fixture(scope="module")
+def state():
+    twin = make_twin(load_scenario(), "haf-static", 0.9, 1, 30.0)
+    twin.run(until=10.0)
+    snap = twin.snapshot()
+    return snap, twin.candidates(snap)
+
+
+@pytest.mark.parametrize(
+    ("answer", "expect"),
+    [
+        ('{"shortlist": ["mig:large-ai-1:gpu-heavy-1", "noop"]}', IDS[1::-1]),
+        ('```json\n{"shortlist": ["noop"]}\n```', ["noop"]),
+        ('<think>maybe {"shortlist": ["x"]}</think>{"shortlist": ["' + IDS[2] + '"]}', [IDS[2]]),
+        ('Sure! {"shortlist": ["noop", "noop", "' + IDS[1] + '"]} hope it helps', [IDS[0], IDS[1]]),
+        ('{"shortlist": ["mig:ghost:nowhere", "' + IDS[2] + '", 7]}', [IDS[2]]),
+        ('{"shortlist": ["a", "b"]}', []),
+        ("no json at all", []),
+        ('{"other": 1}', []),
+        ('{"shortlist": ["noop", "' + IDS[1] + '", "' + IDS[2] + '", "noop"]}', IDS),
+    ],
+)
+def test_parse_tolerates_fences_thinking_duplicates_and_hallucinations(answer, expect):
+    assert parse_shortlist(answer, IDS, k=3) == expect
+
+
+def test_prompt_has_three_parts_and_an_enum_schema(state):
+    snap, cands = state
+    p = build_prompt(snap, cands, seed=4)
+    assert "Protect RAN deadlines" in p.system and "reconfiguration cost" in p.system
+    assert p.system.index("Protect RAN") < p.system.index("Raise end-to-end AI")
+    for word in ("gpu%", "floor%", "vramfreeGB", "backlog_s", "kvGB", "candidates:"):
+        assert word in p.user
+    assert set(p.candidate_ids) == {c.cid for c in cands}
+    items = p.schema()["properties"]["shortlist"]
+    assert items["items"]["enum"] == list(p.candidate_ids) and items["maxItems"] == 3
+    # No-op first, the rest shuffled by the seed (position-bias control), same seed same order.
+    assert p.candidate_ids[0] == NOOP
+    assert build_prompt(snap, cands, seed=4).candidate_ids == p.candidate_ids
+    assert build_prompt(snap, cands, seed=5).candidate_ids != p.candidate_ids
+    assert len(p.system) + len(p.user) < 12000  # compact: every token costs time
+
+
+def test_heuristic_follows_the_priorities(state):
+    snap, cands = state
+    ids = heuristic_shortlist(snap, cands)
+    assert 1 <= len(ids) <= 3 and len(set(ids)) == len(ids)
+    assert ids == heuristic_shortlist(snap, cands)  # deterministic
+    # At ρ = 0.9 the LLMs are drowning on the L40S nodes: moving one to a GPU-heavy node first.
+    assert ids[0].startswith("mig:large-ai-") and ids[0].split(":")[2].startswith("gpu-heavy")
+    nodes = {n.node_id: n for n in snap.nodes}
+    for cid in ids:
+        if cid != NOOP:
+            assert nodes[cid.split(":")[2]].ran_floor_gpu_util <= 0.5
+
+
+class Scripted:
+    """A backend answering from a list (or raising)."""
+
+    def __init__(self, *answers):
+        self.answers = list(answers)
+        self.name = "scripted"
+
+    def complete(self, prompt):
+        a = self.answers.pop(0)
+        if isinstance(a, Exception):
+            raise a
+        return a(prompt) if callable(a) else a
+
+
+def test_fallbacks_are_counted_and_never_break_the_epoch(state, tmp_path):
+    snap, cands = state
+    good = '{"shortlist": ["noop"]}'
+    agent = PlacementAgent(
+        Scripted(good, BackendError("down"), "garbage", '{"shortlist": ["mig:x:y"]}', ""),
+        log_path=tmp_path / "calls.jsonl",
+    )
+    results = [agent.shortlist(snap, cands, seed=k) for k in range(5)]
+    assert [r.source for r in results] == ["llm"] + ["fallback"] * 4
+    heur = heuristic_shortlist(snap, cands)
+    assert all(r.shortlist == heur for r in results[1:])
+    assert agent.stats.fallbacks == 4 and agent.stats.calls == 5
+    assert agent.stats.reasons == {"backend": 1, "invalid answer": 3}
+    rows = [json.loads(x) for x in (tmp_path / "calls.jsonl").read_text().splitlines()]
+    assert len(rows) == 5 and rows[0]["answer"] == good and rows[1]["error"] == "backend: down"
+    assert all(len(r["prompt_sha256"]) == 64 for r in rows)
+
+
+def test_replay_reuses_the_log_deterministically(state, tmp_path):
+    snap, cands = state
+    pick = lambda p: json.dumps({"shortlist": [p.candidate_ids[2], p.candidate_ids[1]]})  # noqa: E731
+    log = tmp_path / "calls.jsonl"
+    live = PlacementAgent(Scripted(pick, pick, pick), log_path=log)
+    first = [live.shortlist(snap, cands, seed=k).shortlist for k in range(3)]
+    replay = PlacementAgent(ReplayBackend(log))
+    again = [replay.shortlist(snap, cands, seed=k).shortlist for k in range(3)]
+    assert again == first and replay.stats.fallbacks == 0
+    assert replay.name == "replay(scripted)"
+    # A prompt the log does not hold falls back (counted), never invents an answer.
+    miss = replay.shortlist(snap, cands, seed=99)
+    assert miss.source == "fallback" and "not in calls.jsonl" in miss.error
+    assert position_histogram(log) == {2: 3, 1: 3}
+
+
+def test_replay_rejects_a_malformed_log(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt_sha256": "a", "answer": "x"}\nnot json\n')
+    with pytest.raises(ValueError, match=r"bad\.jsonl:2: not a call-log line"):
+        ReplayBackend(bad)
+
+
+# --- Ollama against recorded HTTP exchanges -------------------------------------------------------
+HOST = "http://ollama.test:11434"
+
+
+def _chat_reply(content: str) -> dict:
+    # Shape of a real /api/chat reply (non-streaming), recorded from Ollama 0.6.
+    return {
+        "model": "qwen3:32b",
+        "created_at": "2026-11-24T05:00:00Z",
+        "message": {"role": "assistant", "content": content},
+        "done": True,
+        "done_reason": "stop",
+        "total_duration": 812345678,
+        "load_duration": 1234567,
+        "prompt_eval_count": 1900,
+        "prompt_eval_duration": 600000000,
+        "eval_count": 24,
+        "eval_duration": 200000000,
+    }
+
+
+@respx.mock
+def test_ollama_sends_schema_and_temperature_zero(state):
+    snap, cands = state
+    route = respx.post(f"{HOST}/api/chat").mock(
+        return_value=httpx.Response(200, json=_chat_reply('{"shortlist": ["noop"]}'))
+    )
+    agent = PlacementAgent(OllamaBackend(HOST, "qwen3:32b", timeout_s=5))
+    res = agent.shortlist(snap, cands, seed=1)
+    assert res.source == "llm" and res.shortlist == ["noop"] and res.backend == "ollama:qwen3:32b"
+    body = json.loads(route.calls.last.request.content)
+    assert body["model"] == "qwen3:32b" and body["stream"] is False
+    assert body["options"]["temperature"] == 0
+    assert body["format"]["properties"]["shortlist"]["items"]["enum"][0] == "noop"
+    assert [m["role"] for m in body["messages"]] == ["system", "user"]
+
+
+@respx.mock
+@pytest.mark.parametrize(
+    ("mock", "reason"),
+    [
+        (httpx.Response(500, json={"error": "model runner crashed"}), "answered 500"),
+        (httpx.Response(404, json={"error": "model 'qwen3:32b' not found"}), "answered 404"),
+        (httpx.ConnectError("refused"), "unreachable"),
+        (httpx.ReadTimeout("slow"), "timed out after 5 s"),
+    ],
+)
+def test_ollama_failures_fall_back(state, mock, reason):
+    snap, cands = state
+    if isinstance(mock, Exception):
+        respx.post(f"{HOST}/api/chat").mock(side_effect=mock)
+    else:
+        respx.post(f"{HOST}/api/chat").mock(return_value=mock)
+    agent = PlacementAgent(OllamaBackend(HOST, timeout_s=5))
+    res = agent.shortlist(snap, cands, seed=1)
+    assert res.source == "fallback" and reason in res.error
+    assert res.shortlist == heuristic_shortlist(snap, cands)
+
+
+def test_system_policy_mentions_k():
+    assert '{"shortlist"' in SYSTEM_POLICY.format(k=3)

@@ -1,0 +1,43 @@
+"""The embedded backend with the real small model (slow: ~10-30 s on 2 cores; runs in CI)."""
+
+from __future__ import annotations
+
+import pytest
+
+from rapp_placement.agent import BackendError, PlacementAgent, parse_shortlist
+from rapp_placement.backends import EmbeddedBackend, embedded_model_path
+from rapp_placement.candidates import Candidate
+from rapp_placement.prompt import Prompt
+from rapp_placement.snapshot import InstanceView, NodeView, Snapshot
+
+try:
+    MODEL = embedded_model_path()
+except BackendError:  # pragma: no cover - `make` installs it
+    MODEL = None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(MODEL is None, reason="embedded model package not installed")
+def test_real_small_model_answers_within_the_schema():
+    ids = ("noop", "mig:small-ai-1:gpu-heavy-1", "mig:large-ai-1:gpu-heavy-2")
+    prompt = Prompt(
+        system='Pick up to 3 actions. Answer JSON: {"shortlist": [ids]}.',
+        user="large-ai-1 backlog 20 s on balanced-1; gpu-heavy-2 idle.\ncandidates:\n"
+        + "\n".join(ids),
+        candidate_ids=ids,
+        k=3,
+    )
+    backend = EmbeddedBackend(max_tokens=48)
+    answer = backend.complete(prompt)
+    got = parse_shortlist(answer, ids)
+    assert got, f"no valid id in {answer!r}"
+    assert set(got) <= set(ids)
+
+
+def test_missing_model_file_is_a_backend_error_and_the_agent_falls_back(tmp_path):
+    backend = EmbeddedBackend(model_path=tmp_path / "none.gguf")
+    nodes = (NodeView("a", "gpu-heavy", 1.0, 1.0, 1.0, 0.0, 0, 0, 0, 0, 0),)
+    insts = (InstanceView("x", "small-ai", "a", 0, 0, False, 0.5, 0, 0, 0, 0, 0, 0),)
+    snap = Snapshot(0.0, 1, nodes, insts)
+    res = PlacementAgent(backend).shortlist(snap, [Candidate("noop")], seed=0)
+    assert res.source == "fallback" and "cannot load" in res.error
