@@ -497,6 +497,7 @@ class Twin:
         if dst.mem_used + need > dst.mem_cap * (1 + 1e-12):
             raise ValueError(f"moving {inst.iid} to {dst.nid} breaks GPU memory (4)")
         self._sync(src, t)
+        self.external.pop(inst.iid, None)  # an outside share was for the source node
         for req in list(inst.active.values()):
             inst.remove(req)
             req.state = Req.PAUSED

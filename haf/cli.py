@@ -296,21 +296,111 @@ def critic_train(
         f"(when wrong {report.mean_regret_when_wrong:.4f}), no-op picked "
         f"{100 * report.noop_chosen_share:.0f} %"
     )
+    from rapp_placement.critic_card import card_path_for, write_card
+
     dest = out or WEIGHTS_PATH
     window = float(d["label_window_s"]) if "label_window_s" in d else None
-    critic.save(
-        dest,
-        meta={
-            "report": report.as_dict(),
-            "seed": seed,
-            "epochs": epochs,
-            "label_window_s": window,
-            "dataset": str(data),
-            "runs": [str(x) for x in d["run_labels"]],
-        },
+    runs = [str(x) for x in d["run_labels"]]
+    meta = {
+        "report": report.as_dict(),
+        "seed": seed,
+        "epochs": epochs,
+        "label_window_s": window,
+        "dataset": str(data),
+        "runs": runs,
+    }
+    critic.save(dest, meta=meta)
+    card = card_path_for(dest)
+    write_card(
+        card,
+        report,
+        dataset=data.name,
+        runs=runs,
+        val_runs=report.val_runs,
+        label_window_s=window,
+        hidden=hidden,
+        epochs=epochs,
+        seed=seed,
+        command=f"haf critic train --data {data} --seed {seed} --epochs {epochs}",
     )
+    console.print(f"model card written to {card}")
     console.print(f"weights written to {dest}")
     console.print(json.dumps(report.as_dict()))
+
+
+@app.command("record")
+def record(
+    out: Annotated[Path, typer.Option("--out", help="Recording to write (.haftrace).")],
+    method: Annotated[
+        str,
+        typer.Option(
+            "--method", help="Placement method (its decisions go to the xApp as A1 policies)."
+        ),
+    ] = "lyapunov",
+    rho: RhoOpt = 0.9,
+    seed: SeedOpt = 1,
+    horizon: HorizonOpt = 5.0,
+    period_ms: Annotated[int, typer.Option("--period-ms", help="E2 reporting period.", min=1)] = 10,
+    scenario: ScenarioOpt = None,
+) -> None:
+    """Run the twin as E2 nodes with the xApp core in the loop; write every E2/A1 message as
+    length-delimited TraceRecords (the first one holds the xApp config)."""
+    from airan_twin.e2node import E2Loop
+    from airan_twin.run import make_twin
+    from xapp_alloc.tracefile import write_trace
+
+    sc = load_scenario(scenario)
+    twin = make_twin(sc, method, rho, seed, horizon, external_allocation=True)
+    loop = E2Loop.build(twin, period_ms / 1000)
+    twin.run()
+    n = write_trace(out, loop.record or [])
+    res = twin.result()
+    c = loop.core.counters
+    console.print(
+        f"{n:,} records written to {out}: {c.indications:,} indications, "
+        f"{c.controls:,} controls, {c.policies_applied} policies applied, "
+        f"{c.policies_rejected} rejected"
+    )
+    from haf.tables import results_table
+
+    console.print(
+        results_table(f"{method} with the xApp in the loop ({period_ms} ms reports)", [res])
+    )
+
+
+@app.command("replay")
+def replay_cmd(
+    trace: Annotated[Path, typer.Argument(help="A recording made by `haf record`.")],
+) -> None:
+    """Feed a recording through a fresh xApp core; compare its outputs with the recorded ones
+    and check capacity (3) and RAN floors in every control. Exit 1 if anything differs."""
+    from xapp_alloc.replay import replay
+
+    if not trace.is_file():
+        raise UsageError(f"{trace}: no such recording")
+    rep = replay(trace)
+    t = Table(title=f"Replay of {trace.name}")
+    t.add_column("check")
+    t.add_column("result", justify="right")
+    t.add_row("inbound messages replayed", f"{rep.inbound:,}")
+    t.add_row(
+        "outputs (produced / recorded)", f"{rep.outbound_produced:,} / {rep.outbound_expected:,}"
+    )
+    t.add_row("outputs differing from the recording", str(len(rep.mismatches)))
+    t.add_row("controls checked", f"{rep.controls:,}")
+    t.add_row("capacity (3) violations", str(len(rep.capacity_violations)))
+    t.add_row("RAN floor violations", str(len(rep.floor_violations)))
+    t.add_row("corrupted records (skipped)", str(len(rep.problems)))
+    t.add_row(
+        "inputs dropped by kind", ", ".join(f"{k} {v}" for k, v in rep.dropped.items()) or "none"
+    )
+    console.print(t)
+    for p in rep.problems[:10]:
+        console.print(f"record {p.index} at byte {p.offset}: {p.reason}")
+    for line in (rep.mismatches + rep.capacity_violations + rep.floor_violations)[:10]:
+        console.print(f"[red]{line}[/red]")
+    if not rep.ok:
+        raise typer.Exit(1)
 
 
 exp_app = typer.Typer(

@@ -68,10 +68,12 @@ def write_card(
         "",
         "**Limits.** Trained on one testbed's shape and on the twin, not on a real cluster. "
         "With the default one-epoch label window (Δ = 5 s) a large-AI migration (τ = 8 s) "
-        "cannot show a gain inside the window, so this critic does not favour moving an LLM "
-        "(docs/results.md).",
+        "cannot show its gain inside the window; docs/results.md reports what HAF does with "
+        "this critic. R² near or below 0 for small-AI and RAN-only means their rates barely "
+        "vary in the data (≈ 99.9 % and ≈ 96 %): the critic predicts their base rates.",
         "",
-        f"**Reproduce.** `{command}`",
+        "**Reproduce.** `make experiments` runs the dataset and training steps; this file: "
+        f"`{command}`.",
         "",
     ]
     path.write_text("\n".join(lines))

@@ -1,0 +1,171 @@
+"""The twin as E2 nodes, with the xApp core in the loop (in-process), recording every message.
+
+Each compute node is an E2 node. Every reporting period it encodes its report (per resident
+instance: residual GPU/CPU work, urgency, pending RAN work and minimum slack, KV, migrating) as
+real E2AP RIC_INDICATION + E2SM-KPM bytes; the xApp core answers with a RIC_CONTROL_REQ whose
+E2SM-HAF allocation (and migration commands) the twin then applies. The placement method's
+decisions do not touch the twin directly: each goes down as an A1 policy through the xApp,
+which validates and enforces it — the path an rApp's decision takes in a RIC.
+
+Between reports the twin serves with the last allocation it received (the "reporting
+granularity" difference to the in-process allocator, which re-solves at every event).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from airan_twin.methods.base import Method
+from airan_twin.twin import Twin
+from proto import haf_pb2
+from rapp_placement.candidates import Candidate
+from rapp_placement.snapshot import Snapshot
+from xapp_alloc import core as xc
+from xapp_alloc.e2 import codec
+from xapp_alloc.replay import config_record
+
+REQUESTOR_ID = 1001  # the xApp's RIC requestor id in the subscription
+
+
+def xapp_config_for(twin: Twin, reporting_period_ms: int = 10) -> xc.XappConfig:
+    """The xApp's view of the cluster (what its config file holds), from the twin's scenario."""
+    sc = twin.sc
+    nodes = tuple(xc.NodeConfig(n.id, n.gpu_capacity, n.cpu_cores, n.gpu_memory) for n in sc.nodes)
+    insts = tuple(
+        xc.InstanceConfig(
+            i.id,
+            i.category.value,
+            sc.categories[i.category].weights_gb * 1e9,
+            sc.categories[i.category].reconfig_s,
+            i.node,
+        )
+        for i in sc.instances
+    )
+    return xc.XappConfig(nodes, insts, reporting_period_ms)
+
+
+class _A1Relay(Method):
+    """Wraps the placement method: its decision becomes an A1 policy for the xApp."""
+
+    def __init__(self, inner: Method, loop: E2Loop) -> None:
+        self.inner = inner
+        self.loop = loop
+        self.name = inner.name  # type: ignore[misc]
+        self.allocation = inner.allocation  # type: ignore[misc]
+        self.dispatch = inner.dispatch  # type: ignore[misc]
+
+    def decide(self, snap: Snapshot, candidates: list[Candidate]) -> Candidate | None:
+        choice = self.inner.decide(snap, candidates)
+        if choice is not None and not choice.is_noop:
+            self.loop.push_policy(snap.epoch, [(choice.instance_id, choice.dst)])
+        return None  # the xApp enforces it through a RIC control
+
+    def summary(self) -> dict:
+        inner = getattr(self.inner, "summary", None)
+        return inner() if inner else {}
+
+
+@dataclass
+class E2Loop:
+    twin: Twin
+    core: xc.XappCore
+    period_s: float
+    record: list[haf_pb2.TraceRecord] | None = None
+    responses: list[dict] = field(default_factory=list)
+    seq: int = 0
+
+    @classmethod
+    def build(cls, twin: Twin, period_s: float = 0.01, record: bool = True) -> E2Loop:
+        if not twin.external_allocation:
+            raise ValueError("the twin must run with external_allocation=True")
+        config = xapp_config_for(twin, round(period_s * 1000))
+        core = xc.XappCore(config)
+        loop = cls(twin, core, period_s, [config_record(config)] if record else None)
+        twin.method = _A1Relay(twin.method, loop)
+        for msg in core.start():
+            loop._record(msg.mtype, msg.payload, msg.sub_id, msg.meid, outbound=True)
+        twin.enable_reports(period_s, loop._on_report)
+        return loop
+
+    # --- traffic ---------------------------------------------------------------------------------
+    def _record(self, mtype: int, payload: bytes, sub_id: int, meid: str, outbound: bool) -> None:
+        if self.record is not None:
+            self.record.append(
+                haf_pb2.TraceRecord(
+                    timestamp=self.twin.now,
+                    mtype=mtype,
+                    sub_id=sub_id,
+                    payload=payload,
+                    meid=meid,
+                    outbound=outbound,
+                )
+            )
+
+    def deliver(self, mtype: int, payload: bytes, sub_id: int = -1, meid: str = "") -> None:
+        self._record(mtype, payload, sub_id, meid, outbound=False)
+        for out in self.core.handle(mtype, payload, self.twin.now, sub_id, meid):
+            self._record(out.mtype, out.payload, out.sub_id, out.meid, outbound=True)
+            self._apply(out)
+
+    def _on_report(self, twin: Twin, node_id: str) -> None:
+        meas = [
+            codec.InstanceMeasurement(
+                r.instance_id,
+                r.work_gpu,
+                r.work_cpu,
+                r.urgency,
+                r.ran_pending_work,
+                r.ran_min_slack,
+                r.kv,
+                r.migrating,
+            )
+            for r in twin.node_report(node_id)
+        ]
+        header, message = codec.encode_report(
+            twin.now, node_id, self.core.catalogue, meas, self.core.config.reporting_period_ms
+        )
+        self.seq += 1
+        payload = codec.encode_indication(
+            codec.E2apIndication(
+                REQUESTOR_ID, 1, codec.KPM_RAN_FUNCTION_ID, 1, self.seq % 65536, header, message
+            )
+        )
+        self.deliver(xc.RIC_INDICATION, payload, -1, node_id)
+
+    def push_policy(self, epoch: int, migrations: list[tuple[str | None, str | None]]) -> None:
+        """An A1 CREATE as the OSC mediator sends it (all-string fields)."""
+        policy = {
+            "epoch": epoch,
+            "migrations": [{"instance_id": i, "to_node": n} for i, n in migrations],
+            "issued_by": "haf-twin",
+        }
+        body = {
+            "operation": "CREATE",
+            "policy_type_id": str(xc.POLICY_TYPE_ID),
+            "policy_instance_id": f"haf-epoch-{epoch}",
+            "payload": json.dumps(policy),
+        }
+        self.deliver(xc.A1_POLICY_REQ, json.dumps(body).encode(), xc.POLICY_TYPE_ID)
+
+    def _apply(self, out: xc.Message) -> None:
+        if out.mtype == xc.RIC_CONTROL_REQ:
+            ctl = haf_pb2.E2smHafControl.FromString(codec.decode_control(out.payload))
+            for mig in ctl.migrations:
+                inst = self.twin.instances[mig.instance_id]
+                self.twin.apply(
+                    Candidate(
+                        f"mig:{mig.instance_id}:{mig.to_node}",
+                        mig.instance_id,
+                        inst.node.nid,
+                        mig.to_node,
+                    )
+                )
+            shares = {
+                a.instance_id: (a.gpu_flops, a.cpu_cores)
+                for a in ctl.allocations
+                if self.twin.instances[a.instance_id].node.nid == ctl.node_id
+            }
+            self.twin.set_allocation(ctl.node_id, shares)
+        elif out.mtype == xc.A1_POLICY_RESP:
+            self.responses.append(json.loads(out.payload))

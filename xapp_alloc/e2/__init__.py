@@ -1,0 +1,1 @@
+"""E2 codecs (E2AP, E2SM-KPM subset, E2SM-HAF) of the xApp."""

@@ -1,0 +1,346 @@
+"""E2 codecs: E2AP (pycrate, aligned PER) around E2SM-KPM (asn1tools, aligned PER) and E2SM-HAF.
+
+* Reports: each compute node is an E2 node. Its RIC_INDICATION carries an E2SM-KPM indication
+  header (Format 1: collection start time) and message (Format 1: ``measData`` only). The
+  order of the records is fixed by the subscription's action definition (Format 1), which lists
+  :func:`measurement_names` — ``HAF.<Field>.<instance>`` for every instance of the cluster —
+  so ``measInfoList`` is left out of every indication (the cheap decode path). A slot of an
+  instance not resident on the reporting node carries ``noValue``. Catalogue: docs/e2-kpm.md.
+* Controls: RIC_CONTROL_REQ carries the E2SM-HAF protobuf (``proto/haf.proto``
+  ``E2smHafControl``) in the RICcontrolMessage octet string, as ONF SD-RAN does for its
+  protobuf service models; the RICcontrolHeader holds the ASCII tag ``HAF1``.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import asn1tools
+
+KPM_RAN_FUNCTION_ID = 2  # the usual KPM RAN function id
+HAF_RAN_FUNCTION_ID = 300  # E2SM-HAF (our control service model)
+CONTROL_HEADER = b"HAF1"
+ASN_FILE = Path(__file__).with_name("e2sm_kpm_subset.asn")
+
+#: Per-instance measurements, in slot order (docs/e2-kpm.md).
+FIELDS: tuple[str, ...] = (
+    "WorkGpu",  # W^g (13), FLOP
+    "WorkCpu",  # W^c (13), core·s
+    "Urgency",  # U (14), 1/s
+    "RanPendingWork",  # residual work of pending RAN-only requests (FLOP or core·s)
+    "RanMinSlack",  # min_r (d_r − t − T̂^down), s; noValue if none pending
+    "KvBytes",  # KV cache held, bytes
+    "Migrating",  # 1 while reconfiguring, else 0
+)
+
+
+class E2DecodeError(ValueError):
+    """Bytes that are not the E2AP/E2SM message expected; ``kind`` says which layer failed."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(f"{kind}: {detail}")
+        self.kind = kind
+
+
+@cache
+def kpm() -> asn1tools.compiler.Specification:
+    return asn1tools.compile_files(str(ASN_FILE), "per")
+
+
+def measurement_names(instance_ids: Sequence[str]) -> list[str]:
+    """The subscription's measurement list: every field of every instance, instance-major."""
+    return [f"HAF.{field}.{iid}" for iid in instance_ids for field in FIELDS]
+
+
+@dataclass(frozen=True)
+class InstanceMeasurement:
+    instance_id: str
+    work_gpu: float
+    work_cpu: float
+    urgency: float
+    ran_pending_work: float
+    ran_min_slack: float  # math.inf when no RAN-only request is pending
+    kv_bytes: float
+    migrating: bool
+
+
+# --- E2SM-KPM --------------------------------------------------------------------------------
+def encode_event_trigger(reporting_period_ms: int) -> bytes:
+    return kpm().encode(
+        "E2SM-KPM-EventTriggerDefinition",
+        {
+            "eventDefinition-formats": (
+                "eventDefinition-Format1",
+                {"reportingPeriod": reporting_period_ms},
+            )
+        },
+    )
+
+
+def encode_action_definition(instance_ids: Sequence[str], granularity_ms: int) -> bytes:
+    items = [
+        {"measType": ("measName", name), "labelInfoList": [{"measLabel": {"noLabel": "true"}}]}
+        for name in measurement_names(instance_ids)
+    ]
+    return kpm().encode(
+        "E2SM-KPM-ActionDefinition",
+        {
+            "ric-Style-Type": 1,
+            "actionDefinition-formats": (
+                "actionDefinition-Format1",
+                {"measInfoList": items, "granulPeriod": granularity_ms},
+            ),
+        },
+    )
+
+
+def decode_action_definition(data: bytes) -> tuple[list[str], int]:
+    try:
+        val = kpm().decode("E2SM-KPM-ActionDefinition", data)
+        kind, fmt = val["actionDefinition-formats"]
+    except Exception as exc:
+        raise E2DecodeError("kpm-action", str(exc)) from None
+    if kind != "actionDefinition-Format1":
+        raise E2DecodeError("kpm-action", f"unsupported {kind}")
+    return [item["measType"][1] for item in fmt["measInfoList"]], fmt["granulPeriod"]
+
+
+def _timestamp(t: float) -> bytes:
+    # TimeStamp: 8 octets; we carry seconds as an IEEE-754 double, big endian (docs/e2-kpm.md).
+    return struct.pack(">d", t)
+
+
+def encode_report(
+    collected_at: float,
+    node_id: str,
+    instance_ids: Sequence[str],
+    measurements: Sequence[InstanceMeasurement],
+    granularity_ms: int,
+) -> tuple[bytes, bytes]:
+    """(indication header, indication message) of one node's report."""
+    by_id = {m.instance_id: m for m in measurements}
+    unknown = set(by_id) - set(instance_ids)
+    if unknown:
+        raise ValueError(f"instances not in the catalogue: {sorted(unknown)}")
+    record: list[tuple[str, object]] = []
+    for iid in instance_ids:
+        m = by_id.get(iid)
+        if m is None:
+            record.extend([("noValue", None)] * len(FIELDS))
+            continue
+        slack = ("noValue", None) if math.isinf(m.ran_min_slack) else ("real", m.ran_min_slack)
+        record.extend(
+            [
+                ("real", float(m.work_gpu)),
+                ("real", float(m.work_cpu)),
+                ("real", float(m.urgency)),
+                ("real", float(m.ran_pending_work)),
+                slack,
+                ("real", float(m.kv_bytes)),
+                ("integer", int(m.migrating)),
+            ]
+        )
+    header = kpm().encode(
+        "E2SM-KPM-IndicationHeader",
+        {
+            "indicationHeader-formats": (
+                "indicationHeader-Format1",
+                {
+                    "colletStartTime": _timestamp(collected_at),
+                    "senderName": node_id[:400],
+                    "senderType": "HAF",
+                },
+            )
+        },
+    )
+    message = kpm().encode(
+        "E2SM-KPM-IndicationMessage",
+        {
+            "indicationMessage-formats": (
+                "indicationMessage-Format1",
+                {"measData": [{"measRecord": record}], "granulPeriod": granularity_ms},
+            )
+        },
+    )
+    return header, message
+
+
+def decode_report(
+    header: bytes, message: bytes, instance_ids: Sequence[str]
+) -> tuple[float, str, list[InstanceMeasurement]]:
+    """(collection time, node id, measurements of the resident instances)."""
+    try:
+        h = kpm().decode("E2SM-KPM-IndicationHeader", header)
+        _, hf = h["indicationHeader-formats"]
+        (collected,) = struct.unpack(">d", hf["colletStartTime"])
+        node_id = hf.get("senderName", "")
+    except Exception as exc:
+        raise E2DecodeError("kpm-header", str(exc)) from None
+    try:
+        m = kpm().decode("E2SM-KPM-IndicationMessage", message)
+        mk, mf = m["indicationMessage-formats"]
+    except Exception as exc:
+        raise E2DecodeError("kpm-message", str(exc)) from None
+    if mk != "indicationMessage-Format1":
+        raise E2DecodeError("kpm-message", f"unsupported {mk}")
+    record = mf["measData"][0]["measRecord"]
+    width = len(FIELDS)
+    if len(record) != width * len(instance_ids):
+        raise E2DecodeError(
+            "kpm-message",
+            f"{len(record)} records, the subscription expects {width * len(instance_ids)}",
+        )
+    out = []
+    for k, iid in enumerate(instance_ids):
+        vals = record[k * width : (k + 1) * width]
+        if vals[0][0] == "noValue":
+            continue  # not resident on this node
+        try:
+            num = [v[1] for v in vals]
+            slack = math.inf if vals[4][0] == "noValue" else float(num[4])
+            meas = InstanceMeasurement(
+                iid,
+                float(num[0]),
+                float(num[1]),
+                float(num[2]),
+                float(num[3]),
+                slack,
+                float(num[5]),
+                bool(num[6]),
+            )
+        except (TypeError, ValueError) as exc:
+            raise E2DecodeError("kpm-message", f"bad record for {iid}: {exc}") from None
+        out.append(meas)
+    return collected, node_id, out
+
+
+# --- E2AP (pycrate) ----------------------------------------------------------------------------
+@cache
+def _pdu():
+    from pycrate_asn1dir import E2AP
+
+    return E2AP.E2AP_PDU_Descriptions.E2AP_PDU
+
+
+@dataclass(frozen=True)
+class E2apIndication:
+    requestor_id: int
+    instance_id: int
+    ran_function_id: int
+    action_id: int
+    sequence_number: int
+    header: bytes
+    message: bytes
+
+
+def _ie(ie_id: int, name: str, value: object) -> dict:
+    return {"id": ie_id, "criticality": "reject", "value": (name, value)}
+
+
+def encode_indication(ind: E2apIndication) -> bytes:
+    """E2AP RICindication (procedure 5) around a KPM header and message."""
+    pdu = _pdu()
+    pdu.set_val(
+        (
+            "initiatingMessage",
+            {
+                "procedureCode": 5,
+                "criticality": "ignore",
+                "value": (
+                    "RICindication",
+                    {
+                        "protocolIEs": [
+                            _ie(
+                                29,
+                                "RICrequestID",
+                                {
+                                    "ricRequestorID": ind.requestor_id,
+                                    "ricInstanceID": ind.instance_id,
+                                },
+                            ),
+                            _ie(5, "RANfunctionID", ind.ran_function_id),
+                            _ie(15, "RICactionID", ind.action_id),
+                            _ie(27, "RICindicationSN", ind.sequence_number),
+                            _ie(28, "RICindicationType", "report"),
+                            _ie(25, "RICindicationHeader", ind.header),
+                            _ie(26, "RICindicationMessage", ind.message),
+                        ]
+                    },
+                ),
+            },
+        )
+    )
+    return pdu.to_aper()
+
+
+def _decode_e2ap(data: bytes, procedure: str) -> dict[int, object]:
+    pdu = _pdu()
+    try:
+        pdu.from_aper(data)
+        kind, body = pdu.get_val()
+        name, content = body["value"]
+    except Exception as exc:
+        raise E2DecodeError("e2ap", str(exc) or type(exc).__name__) from None
+    if name != procedure:
+        raise E2DecodeError("e2ap", f"expected {procedure}, got {kind}/{name}")
+    return {ie["id"]: ie["value"][1] for ie in content["protocolIEs"]}
+
+
+def decode_indication(data: bytes) -> E2apIndication:
+    ies = _decode_e2ap(data, "RICindication")
+    try:
+        req = ies[29]
+        return E2apIndication(
+            req["ricRequestorID"],
+            req["ricInstanceID"],
+            ies[5],
+            ies[15],
+            ies.get(27, 0),
+            ies[25],
+            ies[26],
+        )
+    except (KeyError, TypeError) as exc:
+        raise E2DecodeError("e2ap", f"RICindication lacks IE {exc}") from None
+
+
+def encode_control(requestor_id: int, instance_id: int, message: bytes) -> bytes:
+    """E2AP RICcontrolRequest (procedure 4) carrying an E2SM-HAF control message."""
+    pdu = _pdu()
+    pdu.set_val(
+        (
+            "initiatingMessage",
+            {
+                "procedureCode": 4,
+                "criticality": "reject",
+                "value": (
+                    "RICcontrolRequest",
+                    {
+                        "protocolIEs": [
+                            _ie(
+                                29,
+                                "RICrequestID",
+                                {"ricRequestorID": requestor_id, "ricInstanceID": instance_id},
+                            ),
+                            _ie(5, "RANfunctionID", HAF_RAN_FUNCTION_ID),
+                            _ie(22, "RICcontrolHeader", CONTROL_HEADER),
+                            _ie(23, "RICcontrolMessage", message),
+                        ]
+                    },
+                ),
+            },
+        )
+    )
+    return pdu.to_aper()
+
+
+def decode_control(data: bytes) -> bytes:
+    """The E2SM-HAF control message inside a RICcontrolRequest."""
+    ies = _decode_e2ap(data, "RICcontrolRequest")
+    if ies.get(22) != CONTROL_HEADER or 23 not in ies:
+        raise E2DecodeError("e2ap", "RICcontrolRequest is not an E2SM-HAF control")
+    return ies[23]  # type: ignore[return-value]
