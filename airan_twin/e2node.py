@@ -17,6 +17,7 @@ import json
 from dataclasses import dataclass, field
 
 from airan_twin.methods.base import Method
+from airan_twin.scenario import Scenario
 from airan_twin.twin import Twin
 from proto import haf_pb2
 from rapp_placement.candidates import Candidate
@@ -30,7 +31,10 @@ REQUESTOR_ID = 1001  # the xApp's RIC requestor id in the subscription
 
 def xapp_config_for(twin: Twin, reporting_period_ms: int = 10) -> xc.XappConfig:
     """The xApp's view of the cluster (what its config file holds), from the twin's scenario."""
-    sc = twin.sc
+    return xapp_config_from_scenario(twin.sc, reporting_period_ms)
+
+
+def xapp_config_from_scenario(sc: Scenario, reporting_period_ms: int = 10) -> xc.XappConfig:
     nodes = tuple(xc.NodeConfig(n.id, n.gpu_capacity, n.cpu_cores, n.gpu_memory) for n in sc.nodes)
     insts = tuple(
         xc.InstanceConfig(

@@ -152,6 +152,7 @@ class XappCore:
         self.epoch = 0  # last applied policy epoch
         self.pending: dict[str, list[haf_pb2.MigrationCommand]] = {}  # source node -> commands
         self.counters = Counters()
+        self.last_infeasible: dict[str, bool] = {}  # node -> was its last allocation infeasible
         self._logged: set[str] = set()
 
     # --- entry points ----------------------------------------------------------------------------
@@ -229,6 +230,7 @@ class XappCore:
         )
         if alloc.ran_infeasible:
             self.counters.ran_infeasible += 1
+        self.last_infeasible[node_id] = alloc.ran_infeasible
         ctl = haf_pb2.E2smHafControl(
             node_id=node_id,
             placement_epoch=self.epoch,

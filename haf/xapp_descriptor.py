@@ -1,0 +1,173 @@
+"""Write the OSC xApp descriptor (config-file.json), its controls schema and the route table.
+
+    .venv/bin/python -m haf.xapp_descriptor
+
+It lives in the CLI layer because the descriptor's controls come from the twin's scenario;
+the files it writes live beside the xApp (xapp_alloc/deploy/).
+
+The descriptor's ``controls`` are the xApp config of the shipped paper testbed; the message
+types, the policy type id and the metrics come from the code, and tests/test_deploy.py checks
+the committed files are what this script writes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from a1_policies.haf_placement import POLICY_TYPE_ID
+from airan_twin.e2node import xapp_config_from_scenario
+from airan_twin.scenario import load_scenario
+from xapp_alloc import core as xc
+from xapp_alloc.metrics import METRICS
+
+HERE = Path(__file__).resolve().parents[1] / "xapp_alloc" / "deploy"
+NAMES = {
+    xc.RIC_HEALTH_CHECK_REQ: "RIC_HEALTH_CHECK_REQ",
+    xc.RIC_HEALTH_CHECK_RESP: "RIC_HEALTH_CHECK_RESP",
+    xc.RIC_INDICATION: "RIC_INDICATION",
+    xc.RIC_CONTROL_REQ: "RIC_CONTROL_REQ",
+    xc.A1_POLICY_REQ: "A1_POLICY_REQ",
+    xc.A1_POLICY_RESP: "A1_POLICY_RESP",
+    xc.A1_POLICY_QUERY: "A1_POLICY_QUERY",
+}
+VERSION = "0.1.0"
+
+CONTROLS_SCHEMA = {
+    "$schema": "http://json-schema.org/draft-07/schema#",
+    "title": "HAF xApp controls",
+    "type": "object",
+    "required": ["nodes", "instances"],
+    "properties": {
+        "reporting_period_ms": {"type": "integer", "minimum": 1},
+        "stale_after_s": {"type": "number", "exclusiveMinimum": 0},
+        "nodes": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["node_id", "gpu_capacity", "cpu_capacity", "mem_capacity"],
+                "properties": {
+                    "node_id": {"type": "string"},
+                    "gpu_capacity": {"type": "number", "exclusiveMinimum": 0},
+                    "cpu_capacity": {"type": "number", "exclusiveMinimum": 0},
+                    "mem_capacity": {"type": "number", "exclusiveMinimum": 0},
+                },
+            },
+        },
+        "instances": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["instance_id", "category", "weights", "reconfig_s", "node_id"],
+                "properties": {
+                    "instance_id": {"type": "string"},
+                    "category": {"enum": ["du", "cu-up", "large-ai", "small-ai"]},
+                    "weights": {"type": "number", "minimum": 0},
+                    "reconfig_s": {"type": "number", "minimum": 0},
+                    "node_id": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+
+
+def descriptor() -> dict:
+    controls = xapp_config_from_scenario(load_scenario(), reporting_period_ms=10).to_dict()
+    rx = [NAMES[t] for t in xc.RX_TYPES]
+    tx = [NAMES[t] for t in xc.TX_TYPES]
+    return {
+        "xapp_name": "haf-xapp",
+        "version": VERSION,
+        "containers": [
+            {
+                "name": "haf-xapp",
+                "image": {
+                    "registry": "nexus3.o-ran-sc.org:10002",
+                    "name": "haf/haf-xapp",
+                    "tag": VERSION,
+                },
+            }
+        ],
+        "livenessProbe": {
+            "httpGet": {"path": "ric/v1/health/alive", "port": 8080},
+            "initialDelaySeconds": 5,
+            "periodSeconds": 15,
+        },
+        "readinessProbe": {
+            "httpGet": {"path": "ric/v1/health/ready", "port": 8080},
+            "initialDelaySeconds": 5,
+            "periodSeconds": 15,
+        },
+        "messaging": {
+            "ports": [
+                {
+                    "name": "http",
+                    "container": "haf-xapp",
+                    "port": 8080,
+                    "description": "health, A1-P v2 subset, metrics",
+                },
+                {
+                    "name": "rmr-data",
+                    "container": "haf-xapp",
+                    "port": 4560,
+                    "rxMessages": rx,
+                    "txMessages": tx,
+                    "policies": [POLICY_TYPE_ID],
+                    "description": "rmr receive data port",
+                },
+                {
+                    "name": "rmr-route",
+                    "container": "haf-xapp",
+                    "port": 4561,
+                    "description": "rmr route port",
+                },
+            ]
+        },
+        "rmr": {
+            "protPort": "tcp:4560",
+            "maxSize": xc.MAX_PAYLOAD,
+            "numWorkers": 1,
+            "rxMessages": rx,
+            "txMessages": tx,
+            "policies": [POLICY_TYPE_ID],
+        },
+        "metrics": [
+            {
+                "objectName": "haf_xapp",
+                "objectInstance": "haf_xapp",
+                "name": n,
+                "type": t,
+                "description": d,
+            }
+            for n, t, d in METRICS
+        ],
+        "controls": controls,
+    }
+
+
+def route_table() -> str:
+    """RMR_SEED_RT for a local run: controls to the E2 nodes' agent, A1 to the mediator."""
+    lines = [
+        "newrt|start",
+        f"rte|{xc.RIC_CONTROL_REQ}|e2term:38000",
+        f"rte|{xc.A1_POLICY_RESP}|a1mediator:4562",
+        f"rte|{xc.A1_POLICY_QUERY}|a1mediator:4562",
+        f"rte|{xc.RIC_HEALTH_CHECK_RESP}|haf-xapp:4560",
+        "newrt|end",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write(directory: Path = HERE) -> None:
+    (directory / "config-file.json").write_text(json.dumps(descriptor(), indent=2) + "\n")
+    (directory / "schema.json").write_text(json.dumps(CONTROLS_SCHEMA, indent=2) + "\n")
+    (directory / "routes.rt").write_text(route_table())
+
+
+if __name__ == "__main__":
+    write()

@@ -1,0 +1,89 @@
+"""OSC packaging: the descriptor follows the onboarder's rules and agrees with the code."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import jsonschema
+
+from a1_policies.haf_placement import POLICY_TYPE_ID
+from haf import xapp_descriptor as xd
+from xapp_alloc import core as xc
+from xapp_alloc.metrics import METRICS
+
+DEPLOY = Path(__file__).resolve().parents[1] / "xapp_alloc" / "deploy"
+DESC = json.loads((DEPLOY / "config-file.json").read_text())
+
+
+def test_committed_files_are_what_the_generator_writes(tmp_path):
+    xd.write(tmp_path)
+    for name in ("config-file.json", "schema.json", "routes.rt"):
+        assert (tmp_path / name).read_text() == (DEPLOY / name).read_text(), (
+            f"{name} is stale: python -m haf.xapp_descriptor"
+        )
+
+
+def test_descriptor_has_what_the_onboarder_requires():
+    assert re.fullmatch(r"[a-z0-9-]+", DESC["xapp_name"]) and DESC["version"]
+    for c in DESC["containers"]:
+        assert {"registry", "name", "tag"} <= set(c["image"])
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert DESC[probe]["httpGet"]["port"] == 8080
+    ports = {p["name"]: p for p in DESC["messaging"]["ports"]}
+    assert ports["rmr-data"]["port"] == 4560 and ports["rmr-route"]["port"] == 4561
+    assert ports["http"]["port"] == 8080
+    assert all(p["container"] == DESC["containers"][0]["name"] for p in ports.values())
+
+
+def test_message_types_and_policies_agree_with_the_code():
+    data = {p["name"]: p for p in DESC["messaging"]["ports"]}["rmr-data"]
+    rx = {xd.NAMES[t] for t in xc.RX_TYPES}
+    tx = {xd.NAMES[t] for t in xc.TX_TYPES}
+    assert set(data["rxMessages"]) == rx == set(DESC["rmr"]["rxMessages"])
+    assert set(data["txMessages"]) == tx == set(DESC["rmr"]["txMessages"])
+    assert {"RIC_INDICATION", "A1_POLICY_REQ"} <= rx and {"RIC_CONTROL_REQ", "A1_POLICY_RESP"} <= tx
+    assert data["policies"] == [POLICY_TYPE_ID] and isinstance(data["policies"][0], int)
+    assert {m["name"] for m in DESC["metrics"]} == {n for n, _, _ in METRICS}
+
+
+def test_controls_validate_and_load():
+    schema = json.loads((DEPLOY / "schema.json").read_text())
+    jsonschema.validate(DESC["controls"], schema)
+    cfg = xc.XappConfig.from_dict(DESC["controls"])
+    assert len(cfg.nodes) == 6 and len(cfg.instances) == 18
+    bad = dict(DESC["controls"], nodes=[{"node_id": "x"}])
+    try:
+        jsonschema.validate(bad, schema)
+    except jsonschema.ValidationError as exc:
+        assert "gpu_capacity" in exc.message
+    else:  # pragma: no cover
+        raise AssertionError("schema accepted a node without capacities")
+
+
+def test_route_table_format_and_coverage():
+    text = (DEPLOY / "routes.rt").read_text()
+    lines = text.splitlines()
+    assert lines[0] == "newrt|start" and lines[-1] == "newrt|end" and text.endswith("\n")
+    routed = set()
+    for line in lines[1:-1]:
+        kind, mtype, target = line.split("|")
+        assert kind == "rte" and re.fullmatch(r"[\w.-]+:\d+", target)
+        routed.add(int(mtype))
+    assert routed == set(xc.TX_TYPES)
+
+
+def test_dockerfile_installs_rmr_and_sets_the_runtime_environment():
+    text = (DEPLOY / "Dockerfile").read_text()
+    assert re.search(r"RMR_VERSION=4\.9\.\d+", text)
+    for env in (
+        "LD_LIBRARY_PATH",
+        "RMR_SEED_RT",
+        "CONFIG_FILE",
+        "PYTHONUNBUFFERED",
+        "PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION=python",
+    ):
+        assert env in text
+    assert "ricxappframe==3.2.2" in text and "xapp_alloc.transport.rmr" in text
+    assert "EXPOSE 4560 4561 8080" in text
