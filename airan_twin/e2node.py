@@ -35,7 +35,9 @@ def xapp_config_for(twin: Twin, reporting_period_ms: int = 10) -> xc.XappConfig:
 
 
 def xapp_config_from_scenario(sc: Scenario, reporting_period_ms: int = 10) -> xc.XappConfig:
-    nodes = tuple(xc.NodeConfig(n.id, n.gpu_capacity, n.cpu_cores, n.gpu_memory) for n in sc.nodes)
+    nodes = tuple(
+        xc.NodeConfig(n.id, n.gpu_capacity, n.cpu_cores, n.gpu_memory, n.kind) for n in sc.nodes
+    )
     insts = tuple(
         xc.InstanceConfig(
             i.id,
@@ -123,6 +125,9 @@ class E2Loop:
                 r.ran_min_slack,
                 r.kv,
                 r.migrating,
+                r.active,
+                r.queued,
+                r.arrival_work_rate,
             )
             for r in twin.node_report(node_id)
         ]

@@ -57,6 +57,9 @@ class InstanceReport:
     ran_min_slack: float  # min (d_r − t − T̂^down) over them, s (inf if none)
     kv: float  # bytes
     migrating: bool
+    active: int = 0  # requests being served (or paused by a migration)
+    queued: int = 0  # requests waiting for KV memory or the reconfiguration window
+    arrival_work_rate: float = 0.0  # work routed here per second since the epoch began
 
 
 class Twin:
@@ -134,6 +137,7 @@ class Twin:
         self.outcomes: list[list[int]] = [[0, 0] for _ in ReqClass]
         self.arrival_work: dict[str, float] = dict.fromkeys(self.instances, 0.0)
         self.epoch = 0
+        self.epoch_start = 0.0
         self.next_arrival = 0
         self.external: dict[str, tuple[float, float]] = {}
         self.report_hook: Callable[[Twin, str], None] | None = None
@@ -311,6 +315,9 @@ class Twin:
                     slack,
                     inst.kv_held,
                     inst.is_migrating(t),
+                    len(inst.active) + len(inst.paused),
+                    sum(1 for r in inst.queue if r.state == Req.QUEUED),
+                    self.arrival_work[inst.iid] / max(t - self.epoch_start, 1e-3),
                 )
             )
         return out
@@ -551,6 +558,7 @@ class Twin:
                 self.counters.decisions.append({"t": t, "epoch": self.epoch, "action": choice.cid})
                 self.apply(choice)
         self.arrival_work = dict.fromkeys(self.instances, 0.0)
+        self.epoch_start = t
         self.epoch += 1
         nxt = t + self.sc.epoch_s
         if nxt < self.horizon:

@@ -109,13 +109,22 @@ def bench_xapp() -> None:
     t = Table(title="xApp core: one RIC_INDICATION → RIC_CONTROL_REQ (paper scale)")
     for c in ("indications", "KPM records each", "median ms", "p99 ms", "indications/s"):
         t.add_column(c, justify="right")
-    t.add_row(str(r["indications"]), str(r["records_per_indication"]), f"{r['median_ms']:.3f}",
-              f"{r['p99_ms']:.3f}", f"{r['per_s']:,.0f}")
+    t.add_row(
+        str(r["indications"]),
+        str(r["records_per_indication"]),
+        f"{r['median_ms']:.3f}",
+        f"{r['p99_ms']:.3f}",
+        f"{r['per_s']:,.0f}",
+    )
     console.print(t)
 
 
-BENCHES = {"allocator": bench_allocator, "twin": bench_twin, "placement": bench_placement,
-           "xapp": bench_xapp}
+BENCHES = {
+    "allocator": bench_allocator,
+    "twin": bench_twin,
+    "placement": bench_placement,
+    "xapp": bench_xapp,
+}
 
 
 def main(argv: list[str]) -> int:

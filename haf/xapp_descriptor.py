@@ -53,6 +53,7 @@ CONTROLS_SCHEMA = {
                     "gpu_capacity": {"type": "number", "exclusiveMinimum": 0},
                     "cpu_capacity": {"type": "number", "exclusiveMinimum": 0},
                     "mem_capacity": {"type": "number", "exclusiveMinimum": 0},
+                    "kind": {"type": "string"},
                 },
             },
         },

@@ -20,8 +20,11 @@ def test_metrics_follow_the_core():
     (ctl,) = ic.handle(xc.RIC_INDICATION, _indication(meas), 1.0, meid="balanced-1")
     ic.handle(xc.RIC_INDICATION, b"\x00bad", 1.1)
     ic.handle(xc.A1_POLICY_REQ, a1({"epoch": 1, "migrations": []}), 1.2)
-    ic.handle(xc.A1_POLICY_REQ, a1({"epoch": 2, "migrations": [
-        {"instance_id": "ghost", "to_node": "tiny"}]}), 1.3)
+    ic.handle(
+        xc.A1_POLICY_REQ,
+        a1({"epoch": 2, "migrations": [{"instance_id": "ghost", "to_node": "tiny"}]}),
+        1.3,
+    )
     assert value(ic, "haf_xapp_indications_total") == 1
     assert value(ic, "haf_xapp_dropped_messages_total", kind="e2ap") == 1
     assert value(ic, "haf_xapp_a1_policies_total", result="applied") == 1

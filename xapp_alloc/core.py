@@ -56,6 +56,7 @@ class NodeConfig:
     gpu_capacity: float  # FLOP/s
     cpu_capacity: float  # cores
     mem_capacity: float  # bytes
+    kind: str = ""  # gpu-heavy | cpu-heavy | balanced (shown to the rApp)
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ class XappConfig:
                         float(n["gpu_capacity"]),
                         float(n["cpu_capacity"]),
                         float(n["mem_capacity"]),
+                        str(n.get("kind", "")),
                     )
                     for n in d["nodes"]
                 ),
@@ -365,3 +367,61 @@ class XappCore:
         for iid, node in self.placement.items():
             mem[node] += self.instances[iid].weights + self._kv_of(iid)
         return mem
+
+    # --- the state snapshot the rApp reads ---------------------------------------------------
+    def snapshot(self, now: float) -> haf_pb2.StateSnapshot:
+        """Nodes and instances as the xApp knows them (spec 3.2: what the agent's prompt needs).
+
+        Built from the config, the latest report of each node, the allocations sent and the
+        migrations in progress. An instance's backlog is its reported residual work (13).
+        """
+        snap = haf_pb2.StateSnapshot(time=now, epoch=self.epoch)
+        meas = {m.instance_id: m for v in self.views.values() for m in v.measurements}
+        mem = self._memory_in_use()
+        for node_id, node in self.nodes.items():
+            view = self.views[node_id]
+            g = sum(a[0] for a in view.allocation.values())
+            c = sum(a[1] for a in view.allocation.values())
+            floor_g = floor_c = 0.0
+            active = 0
+            for m in view.measurements:
+                active += m.active
+                if m.ran_pending_work > 0 and not m.migrating:
+                    f = m.ran_pending_work / m.ran_min_slack if m.ran_min_slack > 0 else math.inf
+                    cat = self.instances[m.instance_id].category
+                    if cat == "du":
+                        floor_g += min(f, node.gpu_capacity)
+                    elif cat == "cu-up":
+                        floor_c += min(f, node.cpu_capacity)
+            snap.nodes.add(
+                node_id=node_id,
+                kind=node.kind,
+                gpu_capacity=node.gpu_capacity,
+                cpu_capacity=node.cpu_capacity,
+                mem_capacity=node.mem_capacity,
+                mem_used=mem[node_id],
+                gpu_util=min(g / node.gpu_capacity, 1.0),
+                cpu_util=min(c / node.cpu_capacity, 1.0),
+                ran_floor_gpu_util=min(floor_g / node.gpu_capacity, 1.0),
+                ran_floor_cpu_util=min(floor_c / node.cpu_capacity, 1.0),
+                active_requests=active,
+            )
+        for iid, inst in self.instances.items():
+            m = meas.get(iid)
+            migrating = self.migrating_until.get(iid, -math.inf) > now or bool(m and m.migrating)
+            snap.instances.add(
+                instance_id=iid,
+                category=inst.category,
+                node_id=self.placement[iid],
+                weights=inst.weights,
+                kv=m.kv_bytes if m else 0.0,
+                migrating=migrating,
+                reconfig_s=inst.reconfig_s,
+                backlog_gpu=m.work_gpu if m else 0.0,
+                backlog_cpu=m.work_cpu if m else 0.0,
+                active_requests=m.active if m else 0,
+                queued_requests=m.queued if m else 0,
+                urgency=m.urgency if m else 0.0,
+                arrival_work_rate=m.arrival_work_rate if m else 0.0,
+            )
+        return snap

@@ -36,6 +36,9 @@ FIELDS: tuple[str, ...] = (
     "RanMinSlack",  # min_r (d_r − t − T̂^down), s; noValue if none pending
     "KvBytes",  # KV cache held, bytes
     "Migrating",  # 1 while reconfiguring, else 0
+    "ActiveRequests",  # requests being served (or paused by a migration)
+    "QueuedRequests",  # requests waiting (KV admission or the reconfiguration window)
+    "ArrivalWorkRate",  # work routed to it per second since the epoch began
 )
 
 
@@ -67,6 +70,9 @@ class InstanceMeasurement:
     ran_min_slack: float  # math.inf when no RAN-only request is pending
     kv_bytes: float
     migrating: bool
+    active: int = 0
+    queued: int = 0
+    arrival_work_rate: float = 0.0
 
 
 # --- E2SM-KPM --------------------------------------------------------------------------------
@@ -143,6 +149,9 @@ def encode_report(
                 slack,
                 ("real", float(m.kv_bytes)),
                 ("integer", int(m.migrating)),
+                ("integer", int(m.active)),
+                ("integer", int(m.queued)),
+                ("real", float(m.arrival_work_rate)),
             ]
         )
     header = kpm().encode(
@@ -212,6 +221,9 @@ def decode_report(
                 slack,
                 float(num[5]),
                 bool(num[6]),
+                int(num[7]),
+                int(num[8]),
+                float(num[9]),
             )
         except (TypeError, ValueError) as exc:
             raise E2DecodeError("kpm-message", f"bad record for {iid}: {exc}") from None
