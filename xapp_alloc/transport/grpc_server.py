@@ -37,7 +37,7 @@ class XappGrpc:
         outer = self
 
         class Relay(haf_pb2_grpc.E2RelayServicer):
-            def Connect(self, request_iterator, context) -> Iterator[haf_pb2.Envelope]:  # noqa: N802
+            def Connect(self, request_iterator, context) -> Iterator[haf_pb2.Envelope]:
                 for env in request_iterator:
                     for out in outer._handle(env):
                         yield haf_pb2.Envelope(
@@ -49,7 +49,7 @@ class XappGrpc:
                         )
 
         class State(haf_pb2_grpc.StateServiceServicer):
-            def GetSnapshot(self, request, context) -> haf_pb2.StateSnapshot:  # noqa: N802
+            def GetSnapshot(self, request, context) -> haf_pb2.StateSnapshot:
                 with outer.lock:
                     return outer.inner.snapshot(outer.clock())
 
