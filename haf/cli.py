@@ -478,7 +478,7 @@ def _rows_table(title: str, rows, paper: dict | None) -> Table:
     for r in rows:
         f = r.fulfilment
         t.add_row(
-            r.label,
+            escape(r.label),
             f"{f['overall']:.1f} ± {r.fulfilment_sd['overall']:.1f}",
             *(f"{f[g]:.1f}" for g in GROUP_ORDER[1:]),
             f"{r.migrations['large']:.1f}/{r.migrations['total']:.1f}",

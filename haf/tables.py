@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from rich.markup import escape
 from rich.table import Table
 
 from airan_twin.metrics import RunResult
@@ -41,7 +42,7 @@ def results_table(title: str, runs: Iterable[RunResult], with_paper: bool = Fals
     for r in runs:
         f = r.fulfilment
         t.add_row(
-            r.method,
+            escape(r.method),
             *(f"{f[g]:.1f}" for g in GROUP_ORDER),
             f"{r.migrations['large']}/{r.migrations['total']}",
             str(r.ran_infeasible_events),

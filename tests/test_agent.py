@@ -62,8 +62,9 @@ def test_prompt_has_three_parts_and_an_enum_schema(state):
     assert set(p.candidate_ids) == {c.cid for c in cands}
     items = p.schema()["properties"]["shortlist"]
     assert items["items"]["enum"] == list(p.candidate_ids) and items["maxItems"] == 3
-    # No-op first, the rest shuffled by the seed (position-bias control), same seed same order.
-    assert p.candidate_ids[0] == NOOP
+    # Migrations shuffled by the seed, the no-op last (position-bias control); same seed, same
+    # order.
+    assert p.candidate_ids[-1] == NOOP
     assert build_prompt(snap, cands, seed=4).candidate_ids == p.candidate_ids
     assert build_prompt(snap, cands, seed=5).candidate_ids != p.candidate_ids
     assert len(p.system) + len(p.user) < 12000  # compact: every token costs time
@@ -170,7 +171,7 @@ def test_ollama_sends_schema_and_temperature_zero(state):
     body = json.loads(route.calls.last.request.content)
     assert body["model"] == "qwen3:32b" and body["stream"] is False
     assert body["options"]["temperature"] == 0
-    assert body["format"]["properties"]["shortlist"]["items"]["enum"][0] == "noop"
+    assert body["format"]["properties"]["shortlist"]["items"]["enum"][-1] == "noop"
     assert [m["role"] for m in body["messages"]] == ["system", "user"]
 
 
