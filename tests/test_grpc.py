@@ -63,3 +63,57 @@ def test_e2_stream_and_snapshot(served):
     assert "noop" in cids and not any(c.startswith("mig:small-ai-1:") for c in cids)
     assert from_proto(to_proto(view)) == view
     assert server.inner.counters.dropped["unknown-type"] == 1
+
+
+def test_standalone_xapp_process_serves_grpc_and_metrics():
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    def free_port() -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    gport, mport = free_port(), free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from haf.cli import main; main()",
+            "xapp",
+            "--grpc",
+            f"127.0.0.1:{gport}",
+            "--metrics-port",
+            str(mport),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        channel = grpc.insecure_channel(f"127.0.0.1:{gport}")
+        grpc.channel_ready_future(channel).result(timeout=30)
+        snap = haf_pb2_grpc.StateServiceStub(channel).GetSnapshot(
+            haf_pb2.SnapshotRequest(), timeout=10
+        )
+        assert len(snap.nodes) == 6 and len(snap.instances) == 18
+        channel.close()
+        deadline = time.time() + 10
+        while True:
+            try:
+                text = urllib.request.urlopen(f"http://127.0.0.1:{mport}/metrics", timeout=2).read()
+                break
+            except OSError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.2)
+        assert b"haf_xapp_indications_total" in text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert "stopped" in out
