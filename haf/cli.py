@@ -66,22 +66,29 @@ OutOpt = Annotated[
 ]
 
 
+def _progress(*columns):
+    """A transient progress bar on stderr: description, bar, ``columns``, elapsed time."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        *columns,
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+
+
 def _run_with_progress(label: str, jobs: list[tuple[str, dict]]) -> list:
     """Run simulations one after another under one progress bar (simulated seconds)."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import TextColumn
 
     from airan_twin.run import simulate
 
     results = []
     total = sum(kw["horizon"] for _, kw in jobs)
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.fields[what]}"),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    ) as bar:
+    with _progress(TextColumn("{task.fields[what]}")) as bar:
         task = bar.add_task(label, total=total, what="")
         done = 0.0
         for name, kw in jobs:
@@ -488,20 +495,12 @@ def _seeds(text: str) -> list[int]:
 
 
 def _run_experiment(name: str, jobs: list, workers: int, out: Path | None):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import MofNCompleteColumn, TextColumn
 
     from airan_twin.experiments import aggregate, run_jobs
 
     sc = load_scenario(None)
-    with Progress(
-        TextColumn(f"[bold]{name}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[last]}"),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    ) as bar:
+    with _progress(MofNCompleteColumn(), TextColumn("{task.fields[last]}")) as bar:
         task = bar.add_task(name, total=len(jobs), last="")
 
         def done(n, job, res):
@@ -524,32 +523,6 @@ def _run_experiment(name: str, jobs: list, workers: int, out: Path | None):
     return rows
 
 
-def _rows_table(title: str, rows, paper: dict | None) -> Table:
-    from haf.tables import GROUP_ORDER
-
-    t = Table(
-        title=title,
-        caption="mean over seeds (± sd of overall); mig: mean large/total "
-        "per run; dim rows: the paper",
-    )
-    for c in ("method", "overall", "RAN-only", "AI", "large", "small", "mig"):
-        t.add_column(c, justify="left" if c == "method" else "right")
-    for r in rows:
-        f = r.fulfilment
-        t.add_row(
-            escape(r.label),
-            f"{f['overall']:.1f} ± {r.fulfilment_sd['overall']:.1f}",
-            *(f"{f[g]:.1f}" for g in GROUP_ORDER[1:]),
-            f"{r.migrations['large']:.1f}/{r.migrations['total']:.1f}",
-        )
-        if paper and r.label in paper:
-            p = paper[r.label]
-            t.add_row(
-                "[dim]  paper[/dim]", *(f"[dim]{v:.1f}[/dim]" for v in p[:5]), f"[dim]{p[5]}[/dim]"
-            )
-    return t
-
-
 @exp_app.command("table3")
 def exp_table3(
     seeds: SeedsOpt = "1,2,3",
@@ -562,7 +535,7 @@ def exp_table3(
 ) -> None:
     """Table III: every method at rho = 0.9, beside the paper's numbers."""
     from airan_twin.experiments import table3_jobs
-    from haf.tables import PAPER_TABLE3
+    from haf.tables import PAPER_TABLE3, aggregate_table
 
     jobs = table3_jobs(
         _seeds(seeds),
@@ -575,7 +548,7 @@ def exp_table3(
     order = ["haf-static", "round-robin", "lyapunov", "game-theory", "haf"]
     rows.sort(key=lambda r: order.index(r.label) if r.label in order else 99)
     console.print(
-        _rows_table(f"Table III on the twin (rho=0.9, agent={agent})", rows, PAPER_TABLE3)
+        aggregate_table(f"Table III on the twin (rho=0.9, agent={agent})", rows, PAPER_TABLE3)
     )
 
 
@@ -598,6 +571,7 @@ def exp_table2(
     """Table II: each agent with and without the critic (rho = 0.9). LLM calls are logged under
     OUT/calls-*.jsonl so the run can be replayed in seconds (--agents replay:PATH)."""
     from airan_twin.experiments import table2_jobs
+    from haf.tables import aggregate_table
 
     agent_list = [a.strip() for a in agents.split(",") if a.strip()]
     log_dir = out if out is not None else None
@@ -606,7 +580,7 @@ def exp_table2(
     )
     rows = _run_experiment("table2", jobs, workers, out)
     rows.sort(key=lambda r: r.label)
-    t = _rows_table("Table II on the twin: critic ablation (rho=0.9)", rows, None)
+    t = aggregate_table("Table II on the twin: critic ablation (rho=0.9)", rows, None)
     console.print(t)
     p = Table(title="Table II in the paper (overall %, mig large/total)")
     for c in ("agent", "HAF", "mig", "NoCritic", "mig "):

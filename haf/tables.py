@@ -49,12 +49,37 @@ def results_table(title: str, runs: Iterable[RunResult], with_paper: bool = Fals
             f"{r.requests:,}",
         )
         if with_paper and r.method in PAPER_TABLE3:
-            p = PAPER_TABLE3[r.method]
-            t.add_row(
-                "[dim]  paper[/dim]",
-                *(f"[dim]{v:.1f}[/dim]" for v in p[:5]),
-                f"[dim]{p[5]}[/dim]",
-                "",
-                "",
-            )
+            add_paper_row(t, PAPER_TABLE3[r.method], trailing=2)
+    return t
+
+
+def add_paper_row(t: Table, paper: tuple, trailing: int = 0) -> None:
+    """The paper's numbers for the row above, dimmed, in the same columns."""
+    t.add_row(
+        "[dim]  paper[/dim]",
+        *(f"[dim]{v:.1f}[/dim]" for v in paper[:5]),
+        f"[dim]{paper[5]}[/dim]",
+        *([""] * trailing),
+    )
+
+
+def aggregate_table(title: str, rows: Iterable, paper: dict | None) -> Table:
+    """Rows aggregated over seeds (``airan_twin.experiments.Row``), with the paper's beside."""
+    t = Table(
+        title=title,
+        caption="mean over seeds (± sd of overall); mig: mean large/total "
+        "per run; dim rows: the paper",
+    )
+    for c in ("method", "overall", "RAN-only", "AI", "large", "small", "mig"):
+        t.add_column(c, justify="left" if c == "method" else "right")
+    for r in rows:
+        f = r.fulfilment
+        t.add_row(
+            escape(r.label),
+            f"{f['overall']:.1f} ± {r.fulfilment_sd['overall']:.1f}",
+            *(f"{f[g]:.1f}" for g in GROUP_ORDER[1:]),
+            f"{r.migrations['large']:.1f}/{r.migrations['total']:.1f}",
+        )
+        if paper and r.label in paper:
+            add_paper_row(t, paper[r.label])
     return t

@@ -19,7 +19,7 @@ from airan_twin.run import simulate
 from airan_twin.scenario import load_scenario
 from rapp_placement.candidates import feasible_candidates
 from rapp_placement.snapshot import InstanceView, NodeView, Snapshot
-from tests.twin_helpers import ai_req, tiny_scenario, twin_for
+from tests.twin_helpers import ai_req, twin_for, two_llm_scenario
 
 # Node of 100 units: a DU with floor 20, an LLM with lots of work, a small model with a little.
 CAP, URG, WORK, FLOORS = 100.0, [50.0, 1.0, 4.0], [1.0, 900.0, 10.0], [20.0, 0.0, 0.0]
@@ -62,15 +62,7 @@ def test_every_rule_uses_the_same_infeasible_floor_rule():
 
 
 def test_round_robin_dispatch_alternates_and_static_least_backlog():
-    sc = tiny_scenario(
-        instances=[
-            {"id": "du-1", "category": "du", "cell": 1, "node": "a"},
-            {"id": "cu-up-1", "category": "cu-up", "cell": 1, "node": "a"},
-            {"id": "large-ai-1", "category": "large-ai", "node": "a"},
-            {"id": "large-ai-2", "category": "large-ai", "node": "b"},
-            {"id": "small-ai-1", "category": "small-ai", "node": "b"},
-        ]
-    )
+    sc = two_llm_scenario()
     reqs = [ai_req(k, 0.001 * k, work=1e13, deadline=30.0) for k in range(6)]
     rr = twin_for(sc, reqs, method="round-robin")
     rr.run(until=0.0055)

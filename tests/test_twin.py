@@ -13,7 +13,7 @@ from airan_twin.run import make_twin, simulate
 from airan_twin.scenario import load_scenario
 from airan_twin.twin import Twin
 from rapp_placement.candidates import Candidate
-from tests.twin_helpers import ai_req, ran_req, tiny_scenario, twin_for
+from tests.twin_helpers import ai_req, ran_req, tiny_scenario, twin_for, two_llm_scenario
 
 SC = load_scenario()
 
@@ -101,15 +101,7 @@ def test_hop_delay_and_stage_times_on_an_idle_cluster():
 
 
 def test_ai_request_crosses_du_cu_and_the_least_backlogged_instance():
-    sc = tiny_scenario(
-        instances=[
-            {"id": "du-1", "category": "du", "cell": 1, "node": "a"},
-            {"id": "cu-up-1", "category": "cu-up", "cell": 1, "node": "a"},
-            {"id": "large-ai-1", "category": "large-ai", "node": "a"},
-            {"id": "large-ai-2", "category": "large-ai", "node": "b"},
-            {"id": "small-ai-1", "category": "small-ai", "node": "b"},
-        ]
-    )
+    sc = two_llm_scenario()
     first = ai_req(0, 0.0, work=50e12, deadline=10.0)  # busy large-ai-1 for a while
     second = ai_req(1, 0.1, work=5e12, deadline=10.0)
     twin = twin_for(sc, [first, second])

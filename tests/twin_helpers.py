@@ -37,6 +37,19 @@ def tiny_scenario(**over) -> Scenario:
     return Scenario.model_validate(copy.deepcopy(data))
 
 
+def two_llm_scenario() -> Scenario:
+    """The tiny scenario with a second large-AI instance, on node b."""
+    return tiny_scenario(
+        instances=[
+            {"id": "du-1", "category": "du", "cell": 1, "node": "a"},
+            {"id": "cu-up-1", "category": "cu-up", "cell": 1, "node": "a"},
+            {"id": "large-ai-1", "category": "large-ai", "node": "a"},
+            {"id": "large-ai-2", "category": "large-ai", "node": "b"},
+            {"id": "small-ai-1", "category": "small-ai", "node": "b"},
+        ]
+    )
+
+
 def ai_req(rid, t, *, cls=ReqClass.LARGE_AI, work=1e12, deadline=100.0, du=0.0, cu=0.0, kv=0.0):
     return Req(rid, cls, 1, t, t + deadline, du, cu, work, kv)
 
