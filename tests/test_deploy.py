@@ -26,7 +26,9 @@ def test_committed_files_are_what_the_generator_writes(tmp_path):
 
 
 def test_descriptor_has_what_the_onboarder_requires():
-    assert re.fullmatch(r"[a-z0-9-]+", DESC["xapp_name"]) and DESC["version"]
+    # The name becomes the container and Kubernetes names: a DNS label, at most 63 characters.
+    assert re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", DESC["xapp_name"])
+    assert DESC["version"] and DESC["containers"][0]["name"] == DESC["xapp_name"]
     for c in DESC["containers"]:
         assert {"registry", "name", "tag"} <= set(c["image"])
     for probe in ("livenessProbe", "readinessProbe"):
