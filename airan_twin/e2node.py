@@ -80,6 +80,7 @@ class E2Loop:
     record: list[haf_pb2.TraceRecord] | None = None
     responses: list[dict] = field(default_factory=list)
     seq: int = 0
+    refused_migrations: int = 0
 
     @classmethod
     def build(cls, twin: Twin, period_s: float = 0.01, record: bool = True) -> E2Loop:
@@ -162,6 +163,9 @@ class E2Loop:
             ctl = haf_pb2.E2smHafControl.FromString(codec.decode_control(out.payload))
             for mig in ctl.migrations:
                 inst = self.twin.instances[mig.instance_id]
+                if inst.node.nid == mig.to_node or inst.is_migrating(self.twin.now):
+                    self.refused_migrations += 1  # an E2 node refuses what it cannot do
+                    continue
                 self.twin.apply(
                     Candidate(
                         f"mig:{mig.instance_id}:{mig.to_node}",

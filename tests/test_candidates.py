@@ -21,10 +21,29 @@ def snapshots(draw):
         w = draw(st.sampled_from([0.0, 1e9, 4e9, 28e9]))
         kv = draw(st.floats(0, 5e9))
         used[node] += w + kv
-        insts.append(InstanceView(f"i{k}", draw(st.sampled_from(CATS)), f"n{node}", w, kv,
-                                  draw(st.booleans()), 1.0, 0, 0, 0, 0, 0, 0))
-    nodes = tuple(NodeView(f"n{j}", "balanced", 1e14, 8, caps[j], min(used[j], caps[j] * 2),
-                           0.5, 0.5, 0.1, 0.1, 0) for j in range(n_nodes))
+        insts.append(
+            InstanceView(
+                f"i{k}",
+                draw(st.sampled_from(CATS)),
+                f"n{node}",
+                w,
+                kv,
+                draw(st.booleans()),
+                1.0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+            )
+        )
+    nodes = tuple(
+        NodeView(
+            f"n{j}", "balanced", 1e14, 8, caps[j], min(used[j], caps[j] * 2), 0.5, 0.5, 0.1, 0.1, 0
+        )
+        for j in range(n_nodes)
+    )
     return Snapshot(0.0, 1, nodes, tuple(insts))
 
 

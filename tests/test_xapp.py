@@ -233,3 +233,21 @@ def test_corrupted_records_are_reported_by_position_and_skipped(tmp_path):
     truncated.write_bytes(bytes(buf[: len(buf) - 10]))
     _, problems = read_trace(truncated)
     assert problems and "runs past the end" in problems[-1].reason
+
+
+def test_recovered_policies_after_a_restart_move_nothing_twice():
+    # Before the restart: the policy moved large-ai-1 to gpu-heavy-1.
+    pol = {"epoch": 4, "migrations": [{"instance_id": "large-ai-1", "to_node": "gpu-heavy-1"}]}
+    fresh = xc.XappCore(CONFIG)  # after a restart: the config's placement (balanced-1)
+    meas = [codec.InstanceMeasurement("large-ai-1", 1e12, 0, 1.0, 0, math.inf, 2e9, False)]
+    # The node that now hosts it reports first, then the mediator re-sends the policy.
+    fresh.handle(xc.RIC_INDICATION, _indication(meas, node="gpu-heavy-1"), 1.0, meid="gpu-heavy-1")
+    assert fresh.placement["large-ai-1"] == "gpu-heavy-1"
+    assert resp(fresh.handle(xc.A1_POLICY_REQ, a1(pol), 1.1))["status"] == "OK"
+    assert not fresh.pending and "large-ai-1" not in fresh.migrating_until
+    # Recovered before any report: the command is dropped as soon as a report shows it done.
+    early = xc.XappCore(CONFIG)
+    assert resp(early.handle(xc.A1_POLICY_REQ, a1(pol), 0.5))["status"] == "OK"
+    assert early.pending
+    early.handle(xc.RIC_INDICATION, _indication(meas, node="gpu-heavy-1"), 1.0, meid="gpu-heavy-1")
+    assert not early.pending

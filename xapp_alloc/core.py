@@ -194,6 +194,7 @@ class XappCore:
         if node_id not in self.nodes:
             return self._drop("unknown-node", node_id)
         resident = [m for m in meas if m.instance_id in self.instances]
+        self._learn_residency(node_id, resident)
         self.counters.indications += 1
         view = self.views[node_id]
         view.collected_at, view.received_at, view.measurements = collected, now, tuple(resident)
@@ -331,7 +332,7 @@ class XappCore:
                 return f"migrations[{k}]: {iid} is already migrating"
             src = placement[iid]
             if src == dst:
-                return f"migrations[{k}]: {iid} is already on {dst}"
+                continue  # already there (e.g. a policy recovered after a restart): satisfied
             need = self.instances[iid].weights + self._kv_of(iid)
             if mem[dst] + need > self.nodes[dst].mem_capacity:
                 return (
@@ -354,6 +355,21 @@ class XappCore:
         self.placement = placement
         self.epoch = max(self.epoch, epoch)
         return ""
+
+    def _learn_residency(self, node_id: str, resident: list[codec.InstanceMeasurement]) -> None:
+        """Reports are the ground truth of where instances are: after a restart the xApp starts
+        from the config's placement, and recovered policies must not move anything twice."""
+        for m in resident:
+            iid = m.instance_id
+            if self.placement.get(iid) != node_id:
+                log.info("%s reported by %s: placement updated", iid, node_id)
+                self.placement[iid] = node_id
+            for src, cmds in list(self.pending.items()):
+                kept = [c for c in cmds if not (c.instance_id == iid and c.to_node == node_id)]
+                if kept:
+                    self.pending[src] = kept
+                else:
+                    del self.pending[src]
 
     def _kv_of(self, iid: str) -> float:
         for view in self.views.values():
