@@ -186,16 +186,19 @@ BASELINES = ("haf-static", "round-robin", "lyapunov", "game-theory")
 
 @app.command("demo")
 def demo(seed: SeedOpt = 1, horizon: HorizonOpt = 300.0, out: OutOpt = None) -> None:
-    """The main job on the embedded default: HAF-Static and the baselines at rho = 0.9.
+    """The main job on the embedded default: HAF and the baselines at rho = 0.9.
 
     One paper run per method on the shipped testbed with the synthetic conv-like workload,
-    printed beside the paper's Table III. No server, no data file needed.
+    printed beside the paper's Table III. HAF uses the deterministic heuristic agent and the
+    shipped critic (the LLM agents take minutes per run here: `haf sim --agent embedded`).
+    No server, no data file needed.
     """
     from haf.tables import results_table
 
     sc = load_scenario(None)
     kw = dict(sc=sc, rho=0.9, seed=seed, horizon=horizon, trace=None, split="test")
-    runs = _run_with_progress("demo", [(m, kw) for m in BASELINES])
+    haf_kw = dict(kw, method_kwargs={"agent": "heuristic"})
+    runs = _run_with_progress("demo", [(m, kw) for m in BASELINES] + [("haf", haf_kw)])
     console.print(
         results_table(
             f"Table III on the twin (rho=0.9, seed={seed}, {horizon:g} s)", runs, with_paper=True

@@ -108,3 +108,12 @@ def test_sim_unknown_node_in_placement_and_unknown_method(tmp_path):
     r = run("sim", "--method", "oracle", "--horizon", "2")
     assert r.returncode == 2 and "unknown method 'oracle'" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_demo_runs_every_method_beside_the_paper(tmp_path):
+    r = run("demo", "--horizon", "6", "--out", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    for m in ("haf-static", "round-robin", "lyapunov", "game-theory", "haf"):
+        assert f"│ {m} " in r.stdout, m
+        assert (tmp_path / f"demo-{m}-rho0.9-seed1.json").exists()
+    assert r.stdout.count("paper") >= 5
