@@ -39,19 +39,26 @@ lint: install
 bench: install         ## speed tables (see docs/performance.md)
 	$(BIN)/python -m benchmarks
 
-# The paper's experiments on the twin (~45 min on 2 cores); numbers land in runs/ and are
+# The paper's experiments on the twin (~70 min on 2 cores); numbers land in runs/ and are
 # reported in docs/results.md. TRACE: the Azure conv CSV (its train split feeds the critic).
+# The first two steps rebuild the shipped critic (15 s label window, rapp_placement/
+# critic_weights.pt), the next two the one-epoch ablation (critic_weights_delta.pt).
 TRACE ?= ../shared/data/azure-llm-inference-2023/AzureLLMInferenceTrace_conv.csv
 TRACE_OPT = $(if $(wildcard $(TRACE)),--trace $(TRACE),)
+LOADS = 0.5,0.7,0.9,1.1,1.3
 
 experiments: install
-	$(BIN)/haf critic dataset --out runs/critic/dataset.npz --loads 0.5,0.7,0.9,1.1,1.3 \
-	    --seeds 1,2 --horizon 200 $(TRACE_OPT)
+	$(BIN)/haf critic dataset --out runs/critic/dataset-3delta.npz --loads $(LOADS) \
+	    --seeds 1 --horizon 200 $(TRACE_OPT)
+	$(BIN)/haf critic train --data runs/critic/dataset-3delta.npz --out runs/critic/critic-3delta.pt
+	$(BIN)/haf critic dataset --out runs/critic/dataset.npz --loads $(LOADS) --seeds 1,2 \
+	    --horizon 200 --label-window 5 $(TRACE_OPT)
 	$(BIN)/haf critic train --data runs/critic/dataset.npz --out runs/critic/critic.pt
+	$(BIN)/haf experiment table3 --critic runs/critic/critic-3delta.pt --out runs/experiments-3delta
 	$(BIN)/haf experiment table3 --critic runs/critic/critic.pt
 	$(BIN)/haf experiment table2 --agents heuristic,embedded --horizon 150 \
-	    --critic runs/critic/critic.pt
-	$(BIN)/haf experiment sweep --critic runs/critic/critic.pt
+	    --critic runs/critic/critic-3delta.pt --out runs/experiments-3delta
+	$(BIN)/haf experiment sweep --critic runs/critic/critic-3delta.pt --out runs/experiments-3delta
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -242,7 +242,12 @@ def critic_dataset(
     samples: Annotated[int, typer.Option("--samples", help="Rollouts per epoch.", min=2)] = 6,
     label_window: Annotated[
         float | None,
-        typer.Option("--label-window", help="Label window in s (default: one epoch, spec §3.4)."),
+        typer.Option(
+            "--label-window",
+            help="Label window in s (default: the epochs covering the longest reconfiguration "
+            "window plus one epoch, 15 s on the paper testbed; spec 3.4's literal one epoch "
+            "is --label-window 5).",
+        ),
     ] = None,
     workers: Annotated[int, typer.Option("--workers", min=1)] = 2,
     scenario: ScenarioOpt = None,

@@ -67,10 +67,18 @@ def write_card(
         f"no-op is its pick in {100 * report.noop_chosen_share:.0f} %.",
         "",
         "**Limits.** Trained on one testbed's shape and on the twin, not on a real cluster. "
-        "With the default one-epoch label window (Δ = 5 s) a large-AI migration (τ = 8 s) "
-        "cannot show its gain inside the window; docs/results.md reports what HAF does with "
-        "this critic. R² near or below 0 for small-AI and RAN-only means their rates barely "
-        "vary in the data (≈ 99.9 % and ≈ 96 %): the critic predicts their base rates.",
+        + (
+            f"Label window {label_window_s or 5.0:g} s: the epochs covering the longest "
+            "reconfiguration window (8 s) plus one epoch — a documented deviation from spec "
+            "§3.4's one epoch, which cannot contain that window. "
+            if (label_window_s or 5.0) > 5.0
+            else "Label window one epoch (5 s), spec §3.4 read literally: a large-AI migration "
+            "(τ = 8 s) cannot show its gain inside it, and the critic stops after one LLM "
+            "move. "
+        )
+        + "docs/results.md compares both windows. R² near or below 0 for small-AI and "
+        "RAN-only means their rates barely vary in the data (≈ 99.9 % and ≈ 96 %): the "
+        "critic predicts their base rates.",
         "",
         "**Reproduce.** `make experiments` runs the dataset and training steps; this file: "
         f"`{command}`.",
