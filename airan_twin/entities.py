@@ -201,9 +201,6 @@ class Instance:
             return float("inf")
         return left * len(self.active) / self.rate if self.ps else left / self.rate
 
-    def residual_of(self, req: Req) -> float:
-        return max(req.tag - self.vtime, 0.0) if self.ps else req.residual
-
     def add(self, req: Req) -> None:
         req.inst = self
         req.state = Req.ACTIVE
