@@ -41,8 +41,5 @@ class EventQueue:
         self.now = time
         return time, kind, a, b
 
-    def peek_time(self) -> float:
-        return self._heap[0][0] if self._heap else float("inf")
-
     def __len__(self) -> int:
         return len(self._heap)

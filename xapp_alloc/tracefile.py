@@ -6,7 +6,7 @@ is reported by its position and skipped; reading goes on at the next frame.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,7 +81,3 @@ def read_trace(path: str | Path) -> tuple[list[haf_pb2.TraceRecord], list[TraceP
         pos += size
         index += 1
     return records, problems
-
-
-def iter_inbound(records: Iterable[haf_pb2.TraceRecord]) -> Iterator[haf_pb2.TraceRecord]:
-    return (r for r in records if not r.outbound)
