@@ -7,8 +7,9 @@ Position bias: small models favour the first listed candidates. The migrations a
 an order shuffled with a seed derived from the epoch, so no instance or node is favoured
 systematically, and the no-op comes **last**: the critic scores the no-op whatever the agent
 says (12), so a biased pick of the first lines still yields migrations for the critic to judge.
-Measured with the no-op first: SmolLM2-135M chose position 0 — the no-op — in 29 of 29 epochs
-(docs/results.md). The chosen positions are logged (`rapp_placement.agent.position_histogram`).
+Measured (docs/results.md): SmolLM2-135M chose the no-op in 29 of 29 epochs when it was listed
+first, and still in nearly every epoch when listed last — its bias is towards the no-op, not a
+position. The chosen positions are logged (`rapp_placement.agent.position_histogram`).
 """
 
 from __future__ import annotations
