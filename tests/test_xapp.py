@@ -251,3 +251,15 @@ def test_recovered_policies_after_a_restart_move_nothing_twice():
     assert early.pending
     early.handle(xc.RIC_INDICATION, _indication(meas, node="gpu-heavy-1"), 1.0, meid="gpu-heavy-1")
     assert not early.pending
+
+
+def test_bad_input_is_logged_once_per_kind_per_interval(caplog):
+    core = xc.XappCore(CONFIG)
+    with caplog.at_level("WARNING", logger="xapp_alloc.core"):
+        for t in (0.0, 1.0, 59.0, 61.0):
+            core.handle(xc.A1_POLICY_REQ, b"{x", t)
+        core.handle(4242, b"", 62.0)
+    lines = [r.getMessage() for r in caplog.records]
+    assert sum("invalid-json" in m for m in lines) == 2  # t=0 and t=61 (60 s interval)
+    assert sum("unknown-type" in m for m in lines) == 1
+    assert core.counters.dropped["invalid-json"] == 4  # every one counted

@@ -40,6 +40,7 @@ RX_TYPES = (RIC_HEALTH_CHECK_REQ, RIC_INDICATION, A1_POLICY_REQ)
 TX_TYPES = (RIC_HEALTH_CHECK_RESP, RIC_CONTROL_REQ, A1_POLICY_RESP, A1_POLICY_QUERY)
 MAX_PAYLOAD = 64 * 1024
 HANDLER_ID = "haf-xapp"
+LOG_INTERVAL_S = 60.0  # bad input is logged once per kind per interval, and always counted
 
 
 @dataclass(frozen=True)
@@ -155,7 +156,8 @@ class XappCore:
         self.pending: dict[str, list[haf_pb2.MigrationCommand]] = {}  # source node -> commands
         self.counters = Counters()
         self.last_infeasible: dict[str, bool] = {}  # node -> was its last allocation infeasible
-        self._logged: set[str] = set()
+        self._last_logged: dict[str, float] = {}  # kind -> time of its last log line
+        self._now = 0.0  # the time of the message being handled (given, never read from a clock)
 
     # --- entry points ----------------------------------------------------------------------------
     def start(self) -> list[Message]:
@@ -166,6 +168,7 @@ class XappCore:
     def handle(
         self, mtype: int, payload: bytes, now: float, sub_id: int = -1, meid: str = ""
     ) -> list[Message]:
+        self._now = now
         if len(payload) > MAX_PAYLOAD:
             return self._drop("oversize", f"{len(payload)} bytes (type {mtype})")
         if mtype == RIC_INDICATION:
@@ -178,9 +181,16 @@ class XappCore:
 
     def _drop(self, kind: str, detail: str) -> list[Message]:
         self.counters.dropped[kind] += 1
-        if kind not in self._logged:  # once per kind; the counters carry the rest
-            self._logged.add(kind)
-            log.warning("dropped %s: %s (further ones are only counted)", kind, detail)
+        last = self._last_logged.get(kind)
+        if last is None or self._now - last >= LOG_INTERVAL_S:  # the counters carry the rest
+            self._last_logged[kind] = self._now
+            log.warning(
+                "dropped %s: %s (%d so far; logged at most once per %g s per kind)",
+                kind,
+                detail,
+                self.counters.dropped[kind],
+                LOG_INTERVAL_S,
+            )
         return []
 
     # --- E2 -----------------------------------------------------------------------------------
