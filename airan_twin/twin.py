@@ -624,15 +624,16 @@ class Twin:
                 inst.rate = 0.0
                 continue
             (gpu if inst.uses_gpu else cpu).append(inst)
+        serving = gpu + cpu
         if self.external_allocation:
-            for inst in gpu + cpu:
+            for inst in serving:
                 g, c = self.external.get(inst.iid, (0.0, 0.0))
                 inst.rate = g if inst.uses_gpu else c
         else:
             self._run_rule(gpu, node.gpu_cap, t)
             self._run_rule(cpu, node.cpu_cap, t)
         q = self.q
-        for inst in gpu + cpu:
+        for inst in serving:
             inst.version += 1
             dt = inst.time_to_next_completion()
             if dt != math.inf:

@@ -329,7 +329,8 @@ class XappCore:
         if epoch <= self.epoch and self.epoch > 0:
             return ""  # already applied (a retry or a recovered policy): idempotent
         placement = dict(self.placement)
-        mem = self._memory_in_use()
+        kv = self._kv_map()
+        mem = self._memory_in_use(kv)
         busy = {i for i, until in self.migrating_until.items() if until > now}
         moves = []
         for k, mig in enumerate(policy["migrations"]):
@@ -343,7 +344,7 @@ class XappCore:
             src = placement[iid]
             if src == dst:
                 continue  # already there (e.g. a policy recovered after a restart): satisfied
-            need = self.instances[iid].weights + self._kv_of(iid)
+            need = self.instances[iid].weights + kv.get(iid, 0.0)
             if mem[dst] + need > self.nodes[dst].mem_capacity:
                 return (
                     f"migrations[{k}]: {iid} needs {need / 1e9:.1f} GB on {dst}, "
@@ -381,17 +382,18 @@ class XappCore:
                 else:
                     del self.pending[src]
 
-    def _kv_of(self, iid: str) -> float:
+    def _kv_map(self) -> dict[str, float]:
+        """KV bytes per instance from the latest reports (the first node reporting it wins)."""
+        kv: dict[str, float] = {}
         for view in self.views.values():
             for m in view.measurements:
-                if m.instance_id == iid:
-                    return m.kv_bytes
-        return 0.0
+                kv.setdefault(m.instance_id, m.kv_bytes)
+        return kv
 
-    def _memory_in_use(self) -> dict[str, float]:
+    def _memory_in_use(self, kv: dict[str, float]) -> dict[str, float]:
         mem = dict.fromkeys(self.nodes, 0.0)
         for iid, node in self.placement.items():
-            mem[node] += self.instances[iid].weights + self._kv_of(iid)
+            mem[node] += self.instances[iid].weights + kv.get(iid, 0.0)
         return mem
 
     # --- the state snapshot the rApp reads ---------------------------------------------------
@@ -403,7 +405,7 @@ class XappCore:
         """
         snap = haf_pb2.StateSnapshot(time=now, epoch=self.epoch)
         meas = {m.instance_id: m for v in self.views.values() for m in v.measurements}
-        mem = self._memory_in_use()
+        mem = self._memory_in_use(self._kv_map())
         for node_id, node in self.nodes.items():
             view = self.views[node_id]
             g = sum(a[0] for a in view.allocation.values())
