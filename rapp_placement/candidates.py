@@ -52,9 +52,11 @@ def feasible_candidates(
         for node in snap.nodes:
             if node.node_id == inst.node_id:
                 continue
-            after = node.mem_capacity - node.mem_used - need
-            if after < 0.0:
+            # Test eq. (4) in its own form: ``cap - used - need`` can round below zero when
+            # ``used + need <= cap`` holds exactly (tiny KV on a full node).
+            if node.mem_used + need > node.mem_capacity:
                 continue
+            after = max(0.0, node.mem_capacity - node.mem_used - need)
             out.append(
                 Candidate(
                     migration_id(inst.instance_id, node.node_id),

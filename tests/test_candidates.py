@@ -68,3 +68,15 @@ def test_candidates_respect_memory_windows_and_categories(snap, eligible):
             fits = dst.mem_used + inst.weights + inst.kv <= dst.mem_capacity
             ok = inst.category in eligible and not inst.migrating and dst.node_id != inst.node_id
             assert (migration_id(inst.instance_id, dst.node_id) in seen) == (fits and ok)
+
+
+def test_tiny_kv_on_a_full_node_is_feasible_with_zero_headroom():
+    # Regression: cap - used - need rounded to -7.5e-243 while used + need <= cap held.
+    nodes = (
+        NodeView("n0", "balanced", 1e14, 8, 1e9, 0.0, 0.5, 0.5, 0.1, 0.1, 0),
+        NodeView("n1", "balanced", 1e14, 8, 1e9, 1e9, 0.5, 0.5, 0.1, 0.1, 0),
+    )
+    inst = InstanceView("i7", "du", "n0", 0.0, 7.5e-243, False, 1.0, 0, 0, 0, 0, 0, 0)
+    cands = feasible_candidates(Snapshot(0.0, 1, nodes, (inst,)))
+    assert [c.cid for c in cands] == [NOOP, "mig:i7:n1"]
+    assert cands[1].dst_mem_headroom_after == 0.0
