@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 #: less than ``w^c / 1 core``; used for the DU floor's downstream estimate ``T̂^down`` (15).
 CU_REFERENCE_CORES = 1.0
 
+#: External mode: the node serves pending RAN work at this multiple of its floor (15).
+LOCAL_FLOOR_GUARD = 2.0
+
 
 @dataclass(frozen=True)
 class InstanceReport:
@@ -75,6 +78,7 @@ class Twin:
         seed: int = 0,
         rho: float = float("nan"),
         external_allocation: bool = False,
+        local_ran_floors: bool = True,
         epsilon: float = DEFAULT_EPSILON,
     ) -> None:
         self.sc = scenario
@@ -85,6 +89,7 @@ class Twin:
         self.rho = rho
         self.epsilon = epsilon
         self.external_allocation = external_allocation
+        self.local_ran_floors = local_ran_floors  # external mode: the node keeps RAN floors
         self.rule = RULES[method.allocation]
         self.hop = scenario.hop_delay
         self.q = EventQueue()
@@ -626,9 +631,8 @@ class Twin:
             (gpu if inst.uses_gpu else cpu).append(inst)
         serving = gpu + cpu
         if self.external_allocation:
-            for inst in serving:
-                g, c = self.external.get(inst.iid, (0.0, 0.0))
-                inst.rate = g if inst.uses_gpu else c
+            self._apply_external(gpu, node.gpu_cap, t)
+            self._apply_external(cpu, node.cpu_cap, t)
         else:
             self._run_rule(gpu, node.gpu_cap, t)
             self._run_rule(cpu, node.cpu_cap, t)
@@ -638,6 +642,43 @@ class Twin:
             dt = inst.time_to_next_completion()
             if dt != math.inf:
                 q.push(t + dt, Ev.STAGE_DONE, inst, inst.version)
+
+    def _apply_external(self, insts: Sequence[Instance], cap: float, t: float) -> None:
+        """The xApp's last shares, with the RAN floors (15) kept by the node between reports.
+
+        A near-RT loop (10 ms-1 s) cannot see a RAN request with a 1-4 ms deadline before it
+        is due, so the node tops a RAN instance up to its floor at every event (the RAN has
+        priority on the accelerator, as a DU's L1 does) and scales the AI shares into what is
+        left; without local floors the RAN misses what arrives between reports. The node aims at
+        half the slack (:data:`LOCAL_FLOOR_GUARD`): at exactly eq. (15)'s rate the work would end
+        on the deadline itself, with AI shares beside it that are already stale.
+        """
+        if not insts:
+            return
+        shares = []
+        for inst in insts:
+            g, c = self.external.get(inst.iid, (0.0, 0.0))
+            shares.append(g if inst.uses_gpu else c)
+        if self.local_ran_floors:
+            ran = [bool(inst.ran_active) for inst in insts]
+            floors = [
+                min(LOCAL_FLOOR_GUARD * self._floor(inst, t), cap) if r else 0.0
+                for inst, r in zip(insts, ran, strict=True)
+            ]
+            for k, f in enumerate(floors):
+                shares[k] = max(shares[k], f)
+            total = sum(shares)
+            if total > cap:
+                kept = sum(s for s, r in zip(shares, ran, strict=True) if r)
+                if kept > cap:  # floors alone exceed capacity: scale them (AI gets nothing)
+                    shares = [
+                        s * cap / kept if r else 0.0 for s, r in zip(shares, ran, strict=True)
+                    ]
+                else:
+                    scale = (cap - kept) / (total - kept)
+                    shares = [s if r else s * scale for s, r in zip(shares, ran, strict=True)]
+        for inst, s in zip(insts, shares, strict=True):
+            inst.rate = s
 
     def _run_rule(self, insts: Sequence[Instance], cap: float, t: float) -> None:
         if not insts:

@@ -243,3 +243,21 @@ def test_request_classes_and_load_scale_with_rho():
     n_large = sum(1 for r in hi.requests if r.cls == ReqClass.LARGE_AI)
     assert n_large / n_ai == pytest.approx(0.5, abs=0.03)
     assert n_ai / len(hi.requests) == pytest.approx(0.5, abs=0.03)
+
+
+def test_external_mode_keeps_ran_floors_locally_between_reports():
+    """With no allocation from outside yet, the node's local floors (15) still serve the RAN;
+    without them every RAN request waits for a share that never comes."""
+    from airan_twin.run import make_twin
+    from airan_twin.scenario import load_scenario
+
+    sc = load_scenario(None)
+    res = {}
+    for floors in (True, False):
+        twin = make_twin(
+            sc, "haf-static", 0.9, 3, 3.0, external_allocation=True, local_ran_floors=floors
+        )
+        twin.run()
+        res[floors] = twin.result().fulfilment["ran_only"]
+    assert res[True] > 90.0
+    assert res[False] == 0.0
