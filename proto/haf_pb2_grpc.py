@@ -39,6 +39,11 @@ class E2RelayStub:
                 request_serializer=proto_dot_haf__pb2.Envelope.SerializeToString,
                 response_deserializer=proto_dot_haf__pb2.Envelope.FromString,
                 _registered_method=True)
+        self.Deliver = channel.unary_unary(
+                '/haf.v1.E2Relay/Deliver',
+                request_serializer=proto_dot_haf__pb2.Envelope.SerializeToString,
+                response_deserializer=proto_dot_haf__pb2.Envelopes.FromString,
+                _registered_method=True)
 
 
 class E2RelayServicer:
@@ -51,6 +56,13 @@ class E2RelayServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Deliver(self, request, context):
+        """One envelope, its answers (lockstep: a digital twin in simulated time waits for them).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_E2RelayServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -58,6 +70,11 @@ def add_E2RelayServicer_to_server(servicer, server):
                     servicer.Connect,
                     request_deserializer=proto_dot_haf__pb2.Envelope.FromString,
                     response_serializer=proto_dot_haf__pb2.Envelope.SerializeToString,
+            ),
+            'Deliver': grpc.unary_unary_rpc_method_handler(
+                    servicer.Deliver,
+                    request_deserializer=proto_dot_haf__pb2.Envelope.FromString,
+                    response_serializer=proto_dot_haf__pb2.Envelopes.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -87,6 +104,33 @@ class E2Relay:
             '/haf.v1.E2Relay/Connect',
             proto_dot_haf__pb2.Envelope.SerializeToString,
             proto_dot_haf__pb2.Envelope.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Deliver(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/haf.v1.E2Relay/Deliver',
+            proto_dot_haf__pb2.Envelope.SerializeToString,
+            proto_dot_haf__pb2.Envelopes.FromString,
             options,
             channel_credentials,
             insecure,

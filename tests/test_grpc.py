@@ -62,7 +62,7 @@ def test_e2_stream_and_snapshot(served):
     cids = {c.cid for c in feasible_candidates(view)}
     assert "noop" in cids and not any(c.startswith("mig:small-ai-1:") for c in cids)
     assert from_proto(to_proto(view)) == view
-    assert server.inner.counters.dropped["unknown-type"] == 1
+    assert server.host.inner.counters.dropped["unknown-type"] == 1
 
 
 def test_standalone_xapp_process_serves_grpc_and_metrics():

@@ -2,13 +2,14 @@
 
 ``E2Relay.Connect`` is a bidirectional stream of the envelopes RMR would carry (message type,
 subscription id, MEID, payload): each inbound envelope goes through the core and its outputs
-come back on the same stream. ``StateService.GetSnapshot`` serves the rApp the state snapshot
-(``XappCore.snapshot``). One lock serialises access to the single-threaded core.
+come back on the same stream. ``E2Relay.Deliver`` is the same for one envelope (an E2 node in
+simulated time waits for its control). ``StateService.GetSnapshot`` serves the rApp the state
+snapshot (``XappCore.snapshot``). All calls go through one :class:`Standalone`, whose lock
+serialises access to the single-threaded core.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent import futures
@@ -17,20 +18,26 @@ import grpc
 
 from proto import haf_pb2, haf_pb2_grpc
 from xapp_alloc import core as xc
+from xapp_alloc.standalone import Standalone
 
 
 class XappGrpc:
-    def __init__(self, core, clock: Callable[[], float] = time.time) -> None:
-        """``core``: an :class:`XappCore` or an ``InstrumentedCore`` around one."""
-        self.core = core
-        self.inner: xc.XappCore = getattr(core, "core", core)
-        self.clock = clock
-        self.lock = threading.Lock()
+    def __init__(self, host, clock: Callable[[], float] = time.time) -> None:
+        """``host``: a :class:`Standalone`, or a core (wrapped in one with ``clock``)."""
+        self.host = host if isinstance(host, Standalone) else Standalone(host, clock=clock)
         self.server: grpc.Server | None = None
 
+    def _envelope(self, out: xc.Message) -> haf_pb2.Envelope:
+        return haf_pb2.Envelope(
+            mtype=out.mtype,
+            sub_id=out.sub_id,
+            meid=out.meid,
+            payload=out.payload,
+            timestamp=self.host.now(),
+        )
+
     def _handle(self, env: haf_pb2.Envelope) -> list[xc.Message]:
-        with self.lock:
-            return self.core.handle(env.mtype, env.payload, self.clock(), env.sub_id, env.meid)
+        return self.host.handle(env.mtype, env.payload, env.sub_id, env.meid, env.timestamp)
 
     def serve(self, address: str = "127.0.0.1:50051", workers: int = 4) -> int:
         """Start serving; returns the bound port (``address`` may end in ``:0``)."""
@@ -40,18 +47,16 @@ class XappGrpc:
             def Connect(self, request_iterator, context) -> Iterator[haf_pb2.Envelope]:
                 for env in request_iterator:
                     for out in outer._handle(env):
-                        yield haf_pb2.Envelope(
-                            mtype=out.mtype,
-                            sub_id=out.sub_id,
-                            meid=out.meid,
-                            payload=out.payload,
-                            timestamp=outer.clock(),
-                        )
+                        yield outer._envelope(out)
+
+            def Deliver(self, request, context) -> haf_pb2.Envelopes:
+                return haf_pb2.Envelopes(
+                    envelopes=[outer._envelope(out) for out in outer._handle(request)]
+                )
 
         class State(haf_pb2_grpc.StateServiceServicer):
             def GetSnapshot(self, request, context) -> haf_pb2.StateSnapshot:
-                with outer.lock:
-                    return outer.inner.snapshot(outer.clock())
+                return outer.host.snapshot()
 
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers))
         haf_pb2_grpc.add_E2RelayServicer_to_server(Relay(), self.server)

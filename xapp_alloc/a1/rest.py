@@ -1,0 +1,265 @@
+"""A1-P v2 REST adapter of the standalone xApp (the OSC A1 mediator's northbound subset).
+
+A PUT of a policy instance is validated against the HAF policy type (400 names the field),
+stored, and handed to the core as the A1_POLICY_REQ the mediator would send over RMR; the
+core's A1_POLICY_RESP sets the instance's status (``OK`` → ENFORCED; an ``ERROR`` keeps the
+instance NOT_ENFORCED with the core's reason). The document is
+``xapp_alloc/deploy/a1-openapi.json``. Standard library HTTP server: one thread per request,
+all of them serialised on the core by :class:`~xapp_alloc.standalone.Standalone`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import jsonschema
+
+from a1_policies.haf_placement import POLICY_TYPE_ID, PolicyError, osc_policy_type, validate_policy
+from xapp_alloc.a1.openapi import BASE, INSTANCE_ID_PATTERN, document
+from xapp_alloc.standalone import Standalone
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 64 * 1024
+_INSTANCE_ID = re.compile(INSTANCE_ID_PATTERN)
+_TYPE_VALIDATOR = jsonschema.Draft7Validator(document()["components"]["schemas"]["PolicyType"])
+_ROUTE = re.compile(
+    rf"^{re.escape(BASE)}/(?:(?P<health>healthcheck)|policytypes"
+    r"(?:/(?P<type>[^/]+)(?:/policies(?P<list>/?)(?:/(?P<iid>[^/]+)(?P<status>/status)?)?)?)?)/?$"
+)
+
+
+class ApiError(Exception):
+    def __init__(self, status: HTTPStatus, detail: str, allow: str = "") -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.allow = allow  # for 405: the methods the resource has
+
+
+class A1Api:
+    """The operations, free of HTTP: (method, path, body) → (status, JSON body or None)."""
+
+    def __init__(self, host: Standalone) -> None:
+        self.host = host
+        self.store = host.store
+
+    def dispatch(self, method: str, path: str, body: bytes | None, ctype: str) -> tuple[int, Any]:
+        m = _ROUTE.match(path.split("?", 1)[0])
+        if m is None:
+            raise ApiError(HTTPStatus.NOT_FOUND, f"no such resource: {path}")
+        if m["health"]:
+            return self._only(method, "GET") or (200, {"status": "OK"})
+        if m["type"] is None:
+            return self._only(method, "GET") or (200, [POLICY_TYPE_ID])
+        type_id = self._type_id(m["type"])
+        if m["iid"] is None and m["list"] is None:
+            return self._type(method, type_id, body, ctype)
+        if type_id != POLICY_TYPE_ID:
+            raise ApiError(HTTPStatus.NOT_FOUND, f"no policy type {type_id}")
+        if m["iid"] is None:
+            return self._only(method, "GET") or (200, sorted(self.store.records))
+        iid = m["iid"]
+        if not _INSTANCE_ID.match(iid):
+            raise ApiError(
+                HTTPStatus.BAD_REQUEST,
+                f"policy instance id {iid!r} must match {INSTANCE_ID_PATTERN}",
+            )
+        if m["status"]:
+            self._only(method, "GET")
+            return 200, self._record(iid).status()
+        if method == "GET":
+            return 200, self._record(iid).policy
+        if method == "DELETE":
+            self._record(iid)
+            self.host.a1(self.store.delete(iid))
+            return 202, None
+        if method == "PUT":
+            policy = self._json_body(body, ctype)
+            try:
+                validate_policy(policy)
+            except PolicyError as exc:
+                raise ApiError(HTTPStatus.BAD_REQUEST, str(exc)) from None
+            with self.host.lock:  # store and core change together
+                request, _ = self.store.put(iid, policy)
+                self.host.a1(request)
+            return 202, None
+        raise ApiError(
+            HTTPStatus.METHOD_NOT_ALLOWED, f"{method} not allowed on {path}", "GET, PUT, DELETE"
+        )
+
+    # --- helpers ------------------------------------------------------------------------------
+    @staticmethod
+    def _only(method: str, allowed: str) -> None:
+        if method != allowed:
+            raise ApiError(
+                HTTPStatus.METHOD_NOT_ALLOWED, f"only {allowed} is allowed here", allowed
+            )
+
+    @staticmethod
+    def _type_id(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise ApiError(
+                HTTPStatus.BAD_REQUEST, f"policy type id {text!r} is not an integer"
+            ) from None
+        if not 1 <= value <= 2**31 - 1:
+            raise ApiError(HTTPStatus.BAD_REQUEST, f"policy type id {value} is out of range")
+        return value
+
+    def _record(self, iid: str):
+        rec = self.store.records.get(iid)
+        if rec is None:
+            raise ApiError(
+                HTTPStatus.NOT_FOUND, f"no policy instance {iid!r} of type {POLICY_TYPE_ID}"
+            )
+        return rec
+
+    @staticmethod
+    def _json_body(body: bytes | None, ctype: str) -> Any:
+        if "json" not in ctype.lower():
+            raise ApiError(
+                HTTPStatus.UNSUPPORTED_MEDIA_TYPE, f"content type {ctype or 'none'!r} is not JSON"
+            )
+        try:
+            return json.loads(body or b"")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ApiError(HTTPStatus.BAD_REQUEST, f"body is not JSON: {exc}") from None
+
+    def _type(self, method: str, type_id: int, body: bytes | None, ctype: str) -> tuple[int, Any]:
+        if method == "GET":
+            if type_id != POLICY_TYPE_ID:
+                raise ApiError(HTTPStatus.NOT_FOUND, f"no policy type {type_id}")
+            return 200, osc_policy_type()
+        if method == "PUT":
+            doc = self._json_body(body, ctype)
+            if type_id != POLICY_TYPE_ID:
+                raise ApiError(
+                    HTTPStatus.BAD_REQUEST,
+                    f"this xApp handles only its built-in policy type {POLICY_TYPE_ID}",
+                )
+            err = next(iter(_TYPE_VALIDATOR.iter_errors(doc)), None)
+            if err is not None:
+                where = ".".join(str(p) for p in err.absolute_path) or "body"
+                raise ApiError(HTTPStatus.BAD_REQUEST, f"policy type {where}: {err.message}")
+            return 201, None
+        raise ApiError(
+            HTTPStatus.METHOD_NOT_ALLOWED,
+            f"{method} not allowed on policy types (the built-in type cannot be deleted)",
+            "GET, PUT",
+        )
+
+
+class _Handler(BaseHTTPRequestHandler):
+    api: A1Api  # set on the subclass made by serve()
+    server_version = "haf-xapp-a1"
+
+    def log_message(self, fmt: str, *args) -> None:  # through logging, not stderr
+        log.debug("%s " + fmt, self.address_string(), *args)
+
+    def _serve(self, method: str) -> None:
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            self._send(400, {"status": 400, "title": "Bad Request", "detail": "bad Content-Length"})
+            return
+        if length > MAX_BODY:
+            self._send(
+                413, {"status": 413, "title": "Payload Too Large", "detail": f"{length} bytes"}
+            )
+            return
+        body = self.rfile.read(length) if length else None
+        try:
+            status, out = self.api.dispatch(
+                method, self.path, body, self.headers.get("Content-Type", "")
+            )
+        except ApiError as exc:
+            if exc.status >= 400:
+                log.info("A1 %s %s -> %d: %s", method, self.path, exc.status, exc.detail)
+            self._send(
+                int(exc.status),
+                {"status": int(exc.status), "title": exc.status.phrase, "detail": exc.detail},
+                exc.allow,
+            )
+            return
+        except Exception as exc:  # a bug must not kill the server thread or leak a trace
+            log.exception("A1 %s %s failed", method, self.path)
+            self._send(
+                500, {"status": 500, "title": "Internal Server Error", "detail": type(exc).__name__}
+            )
+            return
+        self._send(status, out)
+
+    def _send(self, status: int, body: Any, allow: str = "") -> None:
+        data = b"" if body is None else json.dumps(body).encode()
+        self.send_response(status)
+        if allow:
+            self.send_header("Allow", allow)
+        if body is not None:
+            problem = status >= 400
+            self.send_header(
+                "Content-Type", "application/problem+json" if problem else "application/json"
+            )
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    # Every method reaches dispatch, which answers 405 where the document lists none.
+    def do_GET(self) -> None:
+        self._serve("GET")
+
+    def do_PUT(self) -> None:
+        self._serve("PUT")
+
+    def do_DELETE(self) -> None:
+        self._serve("DELETE")
+
+    def do_POST(self) -> None:
+        self._serve("POST")
+
+    def do_PATCH(self) -> None:
+        self._serve("PATCH")
+
+    def do_OPTIONS(self) -> None:
+        self._serve("OPTIONS")
+
+    def do_TRACE(self) -> None:
+        self._serve("TRACE")
+
+    def do_HEAD(self) -> None:
+        self._serve("HEAD")
+
+    def __getattr__(self, name: str):
+        # Any other method token (QUERY, PROPFIND...) gets a 405 too, not http.server's 501.
+        if name.startswith("do_"):
+            return lambda: self._serve(name[3:])
+        raise AttributeError(name)
+
+
+class A1Server:
+    """Serves :class:`A1Api` on a thread; ``port`` 0 picks a free one."""
+
+    def __init__(self, host: Standalone, address: str = "127.0.0.1", port: int = 10000) -> None:
+        handler = type("Handler", (_Handler,), {"api": A1Api(host)})
+        self.httpd = ThreadingHTTPServer((address, port), handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, name="a1-rest", daemon=True)
+
+    def start(self) -> int:
+        self.thread.start()
+        return self.port
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
