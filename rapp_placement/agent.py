@@ -16,6 +16,8 @@ import re
 import time
 from collections import Counter
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -156,10 +158,13 @@ class PlacementAgent:
         k: int = K_DEFAULT,
         log_path: str | Path | None = None,
         epoch_s: float = 5.0,
+        deadline_s: float | None = None,
     ) -> None:
         self.backend = backend
         self.k = k
         self.epoch_s = epoch_s
+        self.deadline_s = deadline_s  # the LLM call's budget inside the epoch (None: none)
+        self._pool: ThreadPoolExecutor | None = None
         self.log_path = Path(log_path) if log_path else None
         self.stats = AgentStats()
 
@@ -176,7 +181,7 @@ class PlacementAgent:
         t0 = time.perf_counter()
         answer, error = "", ""
         try:
-            answer = self.backend.complete(prompt)
+            answer = self._complete(prompt)
             ids = parse_shortlist(answer, prompt.candidate_ids, self.k)
             if not ids:
                 error = "invalid answer: no candidate id in a {'shortlist': [...]} object"
@@ -199,6 +204,24 @@ class PlacementAgent:
         )
         self._log(res, snap)
         return res
+
+    def _complete(self, prompt: Prompt) -> str:
+        """The backend's answer, or BackendError once ``deadline_s`` has passed.
+
+        A late call is left to finish on its worker thread (an HTTP request or a llama.cpp
+        decode cannot be interrupted); the next call waits behind it and so also meets the
+        deadline, which keeps a stuck server from stacking threads.
+        """
+        assert self.backend is not None
+        if self.deadline_s is None:
+            return self.backend.complete(prompt)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm")
+        fut = self._pool.submit(self.backend.complete, prompt)
+        try:
+            return fut.result(timeout=self.deadline_s)
+        except FutureTimeout:
+            raise BackendError(f"deadline: no answer within {self.deadline_s:g} s") from None
 
     def _log(self, res: ShortlistResult, snap: Snapshot) -> None:
         if self.log_path is None:

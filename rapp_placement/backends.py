@@ -13,7 +13,7 @@ import os
 import threading
 from pathlib import Path
 
-from rapp_placement.agent import BackendError
+from rapp_placement.agent import BackendError, PlacementAgent, ReplayBackend
 from rapp_placement.prompt import Prompt
 
 log = logging.getLogger(__name__)
@@ -163,3 +163,27 @@ class EmbeddedBackend:
             return out["choices"][0]["message"]["content"] or ""
         except (KeyError, IndexError, TypeError):
             raise BackendError(f"llama.cpp answer has no message: {str(out)[:200]}") from None
+
+
+def make_agent(
+    spec: str,
+    epoch_s: float = 5.0,
+    log: str | Path | None = None,
+    deadline_s: float | None = None,
+) -> PlacementAgent:
+    """``heuristic`` | ``embedded`` | ``ollama[:MODEL[@HOST]]`` | ``replay:PATH``."""
+    kw = {"epoch_s": epoch_s, "log_path": log, "deadline_s": deadline_s}
+    if spec == "heuristic":
+        return PlacementAgent(None, **kw)
+    if spec == "embedded":
+        return PlacementAgent(EmbeddedBackend(), **kw)
+    if spec.startswith("ollama"):
+        rest = spec.partition(":")[2]
+        model, _, host = rest.partition("@")
+        backend = OllamaBackend(host or "http://127.0.0.1:11434", model or DEFAULT_OLLAMA_MODEL)
+        return PlacementAgent(backend, **kw)
+    if spec.startswith("replay:"):
+        return PlacementAgent(ReplayBackend(spec.partition(":")[2]), **kw)
+    raise ValueError(
+        f"unknown agent {spec!r}: heuristic, embedded, ollama[:MODEL[@HOST]] or replay:PATH"
+    )

@@ -7,13 +7,14 @@ import numpy as np
 import pytest
 
 from airan_twin.methods import make_method
-from airan_twin.methods.haf import Haf, select_action
+from airan_twin.methods.haf import Haf
 from airan_twin.run import make_twin, simulate
 from airan_twin.scenario import load_scenario
 from rapp_placement.agent import PlacementAgent, heuristic_shortlist
 from rapp_placement.candidates import NOOP, Candidate
 from rapp_placement.critic import FEATURE_NAMES, WEIGHTS_PATH, Critic, CriticError, features
 from rapp_placement.critic_train import train_critic
+from rapp_placement.decision import select_action
 
 SC = load_scenario()
 

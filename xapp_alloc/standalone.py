@@ -3,8 +3,8 @@
 Every adapter of the standalone process goes through it: gRPC (E2 nodes, the rApp's
 snapshot) calls :meth:`Standalone.handle`, the A1-P REST adapter calls :meth:`Standalone.a1`,
 whose answers (A1_POLICY_RESP) and the start-up A1_POLICY_QUERY are answered by the
-:class:`PolicyStore` in the mediator's place. The clock is the wall clock, or — when a digital twin drives the E2 nodes
-in simulated time — the timestamp of the latest E2 envelope (``envelope_clock``).
+:class:`PolicyStore` in the mediator's place. The clock is the wall clock, or — when a
+digital twin drives the E2 nodes in simulated time — the latest E2 envelope's timestamp.
 """
 
 from __future__ import annotations

@@ -11,31 +11,7 @@ from airan_twin.methods.haf import Haf
 from airan_twin.methods.lyapunov import Lyapunov
 from airan_twin.methods.round_robin import RoundRobin
 from airan_twin.methods.static import HafStatic
-from rapp_placement.agent import PlacementAgent
-
-
-def _agent(spec: str, epoch: float, log: str | Path | None) -> PlacementAgent:
-    """``heuristic`` | ``embedded`` | ``ollama[:MODEL[@HOST]]`` | ``replay:PATH``."""
-    from rapp_placement.agent import ReplayBackend
-    from rapp_placement.backends import DEFAULT_OLLAMA_MODEL, EmbeddedBackend, OllamaBackend
-
-    if spec == "heuristic":
-        return PlacementAgent(None, epoch_s=epoch, log_path=log)
-    if spec == "embedded":
-        return PlacementAgent(EmbeddedBackend(), epoch_s=epoch, log_path=log)
-    if spec.startswith("ollama"):
-        rest = spec.partition(":")[2]
-        model, _, host = rest.partition("@")
-        return PlacementAgent(
-            OllamaBackend(host or "http://127.0.0.1:11434", model or DEFAULT_OLLAMA_MODEL),
-            epoch_s=epoch,
-            log_path=log,
-        )
-    if spec.startswith("replay:"):
-        return PlacementAgent(ReplayBackend(spec.partition(":")[2]), epoch_s=epoch, log_path=log)
-    raise ValueError(
-        f"unknown agent {spec!r}: heuristic, embedded, ollama[:MODEL[@HOST]] or replay:PATH"
-    )
+from rapp_placement.backends import make_agent
 
 
 def _haf(
@@ -48,7 +24,7 @@ def _haf(
     from rapp_placement.critic import WEIGHTS_PATH, Critic
 
     c = Critic.load(critic or WEIGHTS_PATH) if use_critic else None
-    return Haf(_agent(agent, epoch, log), c, epoch)
+    return Haf(make_agent(agent, epoch, log), c, epoch)
 
 
 REGISTRY: dict[str, Callable[..., Method]] = {

@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-import numpy as np
-
 from airan_twin.methods.base import Method
 from rapp_placement.agent import PlacementAgent
-from rapp_placement.candidates import NOOP, Candidate
+from rapp_placement.candidates import Candidate
 from rapp_placement.critic import Critic
+from rapp_placement.decision import decide
 from rapp_placement.snapshot import Snapshot
-
-
-def select_action(pool: Sequence[Candidate], scores: Sequence[float]) -> Candidate:
-    """Eq. (11): the argmax of J over ``pool``; ties go to the earliest (the no-op is first)."""
-    best = int(np.argmax(np.asarray(scores)))  # first maximum
-    return pool[best]
 
 
 class Haf(Method):
@@ -38,24 +29,12 @@ class Haf(Method):
             self.name = "haf-nocritic"
 
     def decide(self, snap: Snapshot, candidates: list[Candidate]) -> Candidate | None:
-        by_id = {c.cid: c for c in candidates}
-        res = self.agent.shortlist(snap, candidates, seed=snap.epoch)
-        short = [by_id[i] for i in res.shortlist if i in by_id]
-        if self.critic is None:
-            choice = short[0] if short else by_id[NOOP]
-            self.last = {"shortlist": res.shortlist, "source": res.source}
-        else:
-            pool = [by_id[NOOP], *(c for c in short if not c.is_noop)]
-            scores = self.critic.score(snap, pool, self.epoch_s)
-            choice = select_action(pool, scores)
-            if choice.is_noop and len(pool) > 1:
-                self.vetoes += 1
-            self.last = {
-                "shortlist": res.shortlist,
-                "source": res.source,
-                "scores": {c.cid: float(s) for c, s in zip(pool, scores, strict=True)},
-            }
-        return None if choice.is_noop else choice
+        d = decide(self.agent, self.critic, snap, candidates, self.epoch_s)
+        self.vetoes += d.vetoed
+        self.last = {"shortlist": d.shortlist, "source": d.source}
+        if self.critic is not None:
+            self.last["scores"] = d.scores
+        return None if d.choice.is_noop else d.choice
 
     def summary(self) -> dict:
         st = self.agent.stats

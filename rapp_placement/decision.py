@@ -1,0 +1,65 @@
+"""One placement epoch's decision (spec §3.3): shortlist, critic scores, eq. (11) argmax.
+
+Shared by the twin's HAF method and the rApp service, so both decide alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rapp_placement.agent import PlacementAgent
+from rapp_placement.candidates import NOOP, Candidate
+from rapp_placement.critic import Critic
+from rapp_placement.snapshot import Snapshot
+
+
+def select_action(pool: Sequence[Candidate], scores: Sequence[float]) -> Candidate:
+    """Eq. (11): the argmax of J over ``pool``; ties go to the earliest (the no-op is first)."""
+    best = int(np.argmax(np.asarray(scores)))  # first maximum
+    return pool[best]
+
+
+@dataclass
+class Decision:
+    choice: Candidate
+    shortlist: list[str]
+    source: str  # the agent's: llm | heuristic | fallback
+    scores: dict[str, float] = field(default_factory=dict)  # the critic's J per scored action
+    llm_latency_s: float = 0.0
+    error: str = ""
+
+    @property
+    def vetoed(self) -> bool:
+        """The shortlist held a migration and the critic kept the no-op."""
+        return self.choice.is_noop and len(self.scores) > 1
+
+
+def decide(
+    agent: PlacementAgent,
+    critic: Critic | None,
+    snap: Snapshot,
+    candidates: list[Candidate],
+    epoch_s: float,
+) -> Decision:
+    """The agent shortlists ≤ K candidates; the critic scores the shortlist and the no-op,
+    which is always scored (12); the best is chosen. Without a critic (HAF-NoCritic) the
+    shortlist's first element is chosen."""
+    by_id = {c.cid: c for c in candidates}
+    res = agent.shortlist(snap, candidates, seed=snap.epoch)
+    short = [by_id[i] for i in res.shortlist if i in by_id]
+    if critic is None:
+        choice = short[0] if short else by_id[NOOP]
+        return Decision(choice, res.shortlist, res.source, {}, res.latency_s, res.error)
+    pool = [by_id[NOOP], *(c for c in short if not c.is_noop)]
+    scores = critic.score(snap, pool, epoch_s)
+    return Decision(
+        select_action(pool, scores),
+        res.shortlist,
+        res.source,
+        {c.cid: float(s) for c, s in zip(pool, scores, strict=True)},
+        res.latency_s,
+        res.error,
+    )
