@@ -14,6 +14,8 @@ granularity" difference to the in-process allocator, which re-solves at every ev
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from airan_twin.methods.base import Method
@@ -25,6 +27,8 @@ from rapp_placement.snapshot import Snapshot
 from xapp_alloc import core as xc
 from xapp_alloc.e2 import codec
 from xapp_alloc.replay import config_record
+
+log = logging.getLogger(__name__)
 
 REQUESTOR_ID = 1001  # the xApp's RIC requestor id in the subscription
 
@@ -72,11 +76,51 @@ class _A1Relay(Method):
         return inner() if inner else {}
 
 
+#: Where the E2 node's messages go: ``(mtype, payload, sub_id, meid, now) -> answers``.
+Send = Callable[[int, bytes, int, str, float], list[xc.Message]]
+
+
+class _RemotePlacement(Method):
+    """The placement is the rApp's: at each epoch boundary the twin asks the rApp process to run
+    that epoch (``POST /epochs/{k}``) and waits, so simulated time stays in lockstep; the
+    decision reaches the twin as an A1 policy → xApp → migration command in a control."""
+
+    def __init__(self, inner: Method, rapp_url: str, timeout_s: float) -> None:
+        self.inner = inner
+        self.rapp_url = rapp_url.rstrip("/")
+        self.timeout_s = timeout_s
+        self.name = "haf (closed loop)"  # type: ignore[misc]
+        self.allocation = inner.allocation  # type: ignore[misc]
+        self.dispatch = inner.dispatch  # type: ignore[misc]
+        self.epochs: list[dict] = []
+        self.unanswered = 0
+
+    def decide(self, snap: Snapshot, candidates: list[Candidate]) -> Candidate | None:
+        import httpx
+
+        try:
+            r = httpx.post(f"{self.rapp_url}/epochs/{snap.epoch}", timeout=self.timeout_s)
+            r.raise_for_status()
+            self.epochs.append(r.json())
+        except (httpx.HTTPError, ValueError) as exc:
+            self.unanswered += 1  # the rApp is down or slow: the placement stays, time goes on
+            log.warning("rApp did not run epoch %d: %s", snap.epoch, exc)
+        return None
+
+    def summary(self) -> dict:
+        outcomes: dict[str, int] = {}
+        for e in self.epochs:
+            outcomes[e.get("outcome", "?")] = outcomes.get(e.get("outcome", "?"), 0) + 1
+        return {"agent": "rApp", "epochs": outcomes, "unanswered_epochs": self.unanswered}
+
+
 @dataclass
 class E2Loop:
     twin: Twin
-    core: xc.XappCore
+    send: Send
+    catalogue: list[str]
     period_s: float
+    core: xc.XappCore | None = None  # in-process only
     record: list[haf_pb2.TraceRecord] | None = None
     responses: list[dict] = field(default_factory=list)
     seq: int = 0
@@ -84,14 +128,55 @@ class E2Loop:
 
     @classmethod
     def build(cls, twin: Twin, period_s: float = 0.01, record: bool = True) -> E2Loop:
+        """The xApp core in this process; the method's decisions go to it as A1 policies."""
         if not twin.external_allocation:
             raise ValueError("the twin must run with external_allocation=True")
         config = xapp_config_for(twin, round(period_s * 1000))
         core = xc.XappCore(config)
-        loop = cls(twin, core, period_s, [config_record(config)] if record else None)
+
+        def send(mtype: int, payload: bytes, sub_id: int, meid: str, now: float):
+            return core.handle(mtype, payload, now, sub_id, meid)
+
+        rec = [config_record(config)] if record else None
+        loop = cls(twin, send, config.instance_ids, period_s, core, rec)
         twin.method = _A1Relay(twin.method, loop)
         for msg in core.start():
             loop._record(msg.mtype, msg.payload, msg.sub_id, msg.meid, outbound=True)
+        twin.enable_reports(period_s, loop._on_report)
+        return loop
+
+    @classmethod
+    def connect(
+        cls,
+        twin: Twin,
+        xapp: str,
+        rapp_url: str | None,
+        period_s: float = 0.02,
+        timeout_s: float = 30.0,
+    ) -> E2Loop:
+        """The xApp in another process (gRPC ``E2Relay.Deliver``, envelopes stamped with
+        simulated time) and, with ``rapp_url``, the placement from the rApp process."""
+        import grpc
+
+        from proto import haf_pb2_grpc
+
+        if not twin.external_allocation:
+            raise ValueError("the twin must run with external_allocation=True")
+        channel = grpc.insecure_channel(xapp)
+        grpc.channel_ready_future(channel).result(timeout=timeout_s)
+        relay = haf_pb2_grpc.E2RelayStub(channel)
+
+        def send(mtype: int, payload: bytes, sub_id: int, meid: str, now: float):
+            env = haf_pb2.Envelope(
+                mtype=mtype, sub_id=sub_id, meid=meid, payload=payload, timestamp=now
+            )
+            answer = relay.Deliver(env, timeout=timeout_s, wait_for_ready=True)
+            return [xc.Message(e.mtype, e.payload, e.sub_id, e.meid) for e in answer.envelopes]
+
+        config = xapp_config_for(twin, round(period_s * 1000))
+        loop = cls(twin, send, config.instance_ids, period_s, None, None)
+        if rapp_url is not None:
+            twin.method = _RemotePlacement(twin.method, rapp_url, timeout_s)
         twin.enable_reports(period_s, loop._on_report)
         return loop
 
@@ -111,7 +196,7 @@ class E2Loop:
 
     def deliver(self, mtype: int, payload: bytes, sub_id: int = -1, meid: str = "") -> None:
         self._record(mtype, payload, sub_id, meid, outbound=False)
-        for out in self.core.handle(mtype, payload, self.twin.now, sub_id, meid):
+        for out in self.send(mtype, payload, sub_id, meid, self.twin.now):
             self._record(out.mtype, out.payload, out.sub_id, out.meid, outbound=True)
             self._apply(out)
 
@@ -133,7 +218,7 @@ class E2Loop:
             for r in twin.node_report(node_id)
         ]
         header, message = codec.encode_report(
-            twin.now, node_id, self.core.catalogue, meas, self.core.config.reporting_period_ms
+            twin.now, node_id, self.catalogue, meas, round(self.period_s * 1000)
         )
         self.seq += 1
         payload = codec.encode_indication(

@@ -67,6 +67,17 @@ class RunResult:
         Path(path).write_text(json.dumps(asdict(self), indent=1))
 
 
+def live_fulfilment(outcomes: list[list[int]]) -> dict[str, float]:
+    """Fulfilment so far per group from the twin's ``outcomes[class] = [fulfilled, missed]``
+    (requests that have ended; NaN for a group with none yet)."""
+    out = {}
+    for group, classes in GROUPS.items():
+        ok = sum(outcomes[c][0] for c in classes)
+        n = ok + sum(outcomes[c][1] for c in classes)
+        out[group] = 100.0 * ok / n if n else float("nan")
+    return out
+
+
 def _pct(x: np.ndarray, q: float) -> float:
     return float(np.percentile(x, q)) * 1e3 if len(x) else float("nan")
 

@@ -418,65 +418,6 @@ def replay_cmd(
         raise typer.Exit(1)
 
 
-@app.command("xapp")
-def xapp_cmd(
-    grpc_address: Annotated[
-        str, typer.Option("--grpc", help="gRPC listen address (E2Relay, StateService).")
-    ] = "127.0.0.1:50051",
-    metrics_port: Annotated[
-        int, typer.Option("--metrics-port", help="Prometheus /metrics port (0: none).", min=0)
-    ] = 8080,
-    config: Annotated[
-        Path | None,
-        typer.Option(
-            "--config",
-            help="xApp descriptor or controls JSON (default: the shipped "
-            "descriptor's controls, the paper testbed).",
-        ),
-    ] = None,
-) -> None:
-    """Run the xApp standalone: gRPC for E2 nodes and the rApp, Prometheus metrics; Ctrl-C stops.
-
-    In an OSC RIC the container runs the RMR transport instead (docs/xapp.md).
-    """
-    import json
-    import signal
-    import threading
-
-    from prometheus_client import start_http_server
-
-    from xapp_alloc import core as xc
-    from xapp_alloc.metrics import InstrumentedCore
-    from xapp_alloc.transport.grpc_server import XappGrpc
-
-    path = config or (Path(xc.__file__).parent / "deploy" / "config-file.json")
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"{path}: cannot read the xApp config: {exc}") from None
-    cfg = xc.XappConfig.from_dict(data.get("controls", data))
-    inst = InstrumentedCore(xc.XappCore(cfg))
-    server = XappGrpc(inst)
-    port = server.serve(grpc_address)
-    if metrics_port:
-        start_http_server(metrics_port, addr="127.0.0.1", registry=inst.registry)
-    console.print(
-        f"haf xApp: gRPC on port {port}"
-        + (f", metrics on http://127.0.0.1:{metrics_port}/metrics" if metrics_port else "")
-        + f"; {len(cfg.nodes)} nodes, {len(cfg.instances)} instances",
-        highlight=False,
-    )
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        stop.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
-        console.print("haf xApp stopped")
-
-
 exp_app = typer.Typer(
     help="The paper's experiments on the twin: table3, table2, sweep.", no_args_is_help=True
 )
@@ -726,6 +667,10 @@ def alloc_demo(scenario: ScenarioOpt = None, seed: SeedOpt = 1) -> None:
                 end_section=k == len(dn.demand.instances) - 1,
             )
     console.print(table)
+
+
+# Service commands live beside this module; importing them registers them on `app`.
+from haf import loop_cli as _loop_cli  # noqa: E402,F401
 
 
 def main() -> None:

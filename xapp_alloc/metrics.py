@@ -67,6 +67,21 @@ class InstrumentedCore:
         self._seen = xc.Counters()
         self._infeasible_nodes: set[str] = set()
 
+    def stale_nodes(self, now: float) -> int:
+        """Nodes whose last report is older than ``stale_after_s``: their E2 node keeps the last
+        allocation it received (RAN floors kept locally) until reports resume."""
+        limit = self.core.config.stale_after_s
+        return sum(
+            1
+            for v in self.core.views.values()
+            if v.received_at > -float("inf") and now - v.received_at > limit
+        )
+
+    def track_staleness(self, clock) -> None:
+        """Compute the stale gauge at scrape time from ``clock`` (a silent node sends no message
+        that would update it)."""
+        self.stale.set_function(lambda: self.stale_nodes(clock()))
+
     def handle(
         self, mtype: int, payload: bytes, now: float, sub_id: int = -1, meid: str = ""
     ) -> list[xc.Message]:
@@ -109,11 +124,4 @@ class InstrumentedCore:
                 else:
                     self._infeasible_nodes.discard(out.meid)
         self.infeasible.set(len(self._infeasible_nodes))
-        limit = self.core.config.stale_after_s
-        self.stale.set(
-            sum(
-                1
-                for v in self.core.views.values()
-                if v.received_at > -float("inf") and now - v.received_at > limit
-            )
-        )
+        self.stale.set(self.stale_nodes(now))

@@ -1,0 +1,241 @@
+"""Ways down for the rApp's policies: a near-RT RIC's A1-P v2 or a Non-RT RIC PMS (v2 API).
+
+Both speak the same small interface (:class:`A1Target`): make sure the HAF policy type is known,
+put an instance, read its status, get, delete. Transport failures and 5xx answers are retried
+with exponential backoff up to ``retries`` times; a 4xx answer is not (the request itself is
+wrong) and raises :class:`A1Error` carrying the status and the server's body, which callers log.
+
+* :class:`NearRtA1`: the OSC A1 mediator (``/A1-P/v2``: GET the type, PUT it if missing with
+  the OSC ``create_schema`` form, PUT the instance → 202, GET ``…/status``) — or the
+  standalone xApp's endpoint, which serves the same paths.
+* :class:`Pms`: the Non-RT RIC Policy Management Service (``/a1-policy/v2``): register the
+  service with a keep-alive, check the RIC offers the type (the PMS learns types from the RIC
+  and cannot create them), ``PUT /policies`` with ``ric_id, policy_id, policytype_id,
+  policy_data, service_id``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import httpx
+
+from a1_policies.haf_placement import POLICY_TYPE_ID, osc_policy_type
+
+log = logging.getLogger(__name__)
+
+
+class A1Error(RuntimeError):
+    def __init__(self, message: str, status: int | None = None, body: str = "") -> None:
+        super().__init__(message if status is None else f"{message}: HTTP {status} {body[:300]}")
+        self.status = status
+        self.body = body
+
+
+class A1Target(Protocol):
+    name: str
+
+    def ensure_type(self) -> None: ...
+    def put(self, policy_id: str, policy: dict[str, Any]) -> int: ...
+    def status(self, policy_id: str) -> dict[str, Any]: ...
+    def get(self, policy_id: str) -> dict[str, Any]: ...
+    def delete(self, policy_id: str) -> None: ...
+    def list_types(self) -> list[int]: ...
+
+
+@dataclass
+class Retry:
+    retries: int = 3
+    backoff_s: float = 0.2  # first wait; doubles each time
+    timeout_s: float = 2.0  # per request
+
+
+class _Http:
+    def __init__(self, base_url: str, retry: Retry, transport: httpx.BaseTransport | None) -> None:
+        self.base = base_url.rstrip("/")
+        self.retry = retry
+        self.client = httpx.Client(timeout=retry.timeout_s, transport=transport)
+
+    def call(
+        self, method: str, path: str, json: Any = None, ok: tuple[int, ...] = (200,), **kw
+    ) -> httpx.Response:
+        url = f"{self.base}{path}"
+        wait = self.retry.backoff_s
+        for attempt in range(self.retry.retries + 1):
+            last = attempt == self.retry.retries
+            try:
+                resp = self.client.request(method, url, json=json, **kw)
+            except httpx.HTTPError as exc:
+                if last:
+                    raise A1Error(f"{method} {url}: {type(exc).__name__}: {exc}") from None
+                log.warning("%s %s: %s; retry in %.2f s", method, url, exc, wait)
+            else:
+                if resp.status_code in ok:
+                    return resp
+                if resp.status_code < 500 or last:
+                    raise A1Error(f"{method} {url}", resp.status_code, resp.text)
+                log.warning("%s %s: HTTP %d; retry in %.2f s", method, url, resp.status_code, wait)
+            time.sleep(wait)
+            wait *= 2
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class NearRtA1:
+    """The A1-P v2 northbound of a near-RT RIC (OSC A1 mediator, port 10000)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        type_id: int = POLICY_TYPE_ID,
+        retry: Retry | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.http = _Http(base_url, retry or Retry(), transport)
+        self.type_id = type_id
+        self.name = f"a1p:{self.http.base}"
+
+    def _p(self, policy_id: str = "") -> str:
+        base = f"/A1-P/v2/policytypes/{self.type_id}"
+        return f"{base}/policies/{policy_id}" if policy_id else base
+
+    def health(self) -> bool:
+        try:
+            self.http.call("GET", "/A1-P/v2/healthcheck")
+        except A1Error:
+            return False
+        return True
+
+    def list_types(self) -> list[int]:
+        return [int(t) for t in self.http.call("GET", "/A1-P/v2/policytypes").json()]
+
+    def ensure_type(self) -> None:
+        try:
+            self.http.call("GET", self._p())
+        except A1Error as exc:
+            if exc.status != 404:
+                raise
+            log.info("policy type %d missing at %s: creating it", self.type_id, self.http.base)
+            self.http.call("PUT", self._p(), json=osc_policy_type(), ok=(200, 201))
+
+    def put(self, policy_id: str, policy: dict[str, Any]) -> int:
+        return self.http.call(
+            "PUT", self._p(policy_id), json=policy, ok=(200, 201, 202)
+        ).status_code
+
+    def status(self, policy_id: str) -> dict[str, Any]:
+        return self.http.call("GET", self._p(policy_id) + "/status").json()
+
+    def get(self, policy_id: str) -> dict[str, Any]:
+        return self.http.call("GET", self._p(policy_id)).json()
+
+    def list_policies(self) -> list[str]:
+        return list(self.http.call("GET", self._p() + "/policies").json())
+
+    def delete(self, policy_id: str) -> None:
+        self.http.call("DELETE", self._p(policy_id), ok=(200, 202, 204))
+
+
+class Pms:
+    """The Non-RT RIC Policy Management Service, v2 API (port 8081)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        ric_id: str,
+        service_id: str = "haf-rapp",
+        keep_alive_s: int = 60,
+        type_id: int = POLICY_TYPE_ID,
+        retry: Retry | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.http = _Http(base_url, retry or Retry(), transport)
+        self.ric_id = ric_id
+        self.service_id = service_id
+        self.keep_alive_s = keep_alive_s
+        self.type_id = type_id
+        self.name = f"pms:{self.http.base}/{ric_id}"
+        self._registered_at = -float("inf")
+
+    def register(self) -> None:
+        body = {
+            "service_id": self.service_id,
+            "keep_alive_interval_seconds": self.keep_alive_s,
+            "callback_url": "",
+        }
+        self.http.call("PUT", "/a1-policy/v2/services", json=body, ok=(200, 201))
+        self._registered_at = time.monotonic()
+
+    def keep_alive(self) -> None:
+        """Renew the registration when half its interval has passed (PMS drops silent services
+        and their policies)."""
+        if time.monotonic() - self._registered_at < self.keep_alive_s / 2:
+            return
+        try:
+            self.http.call("PUT", f"/a1-policy/v2/services/{self.service_id}/keepalive")
+            self._registered_at = time.monotonic()
+        except A1Error as exc:
+            if exc.status != 404:
+                raise
+            self.register()  # the PMS forgot us (restart): register again
+
+    def list_types(self) -> list[int]:
+        body = self.http.call(
+            "GET", "/a1-policy/v2/policy-types", params={"ric_id": self.ric_id}
+        ).json()
+        return [int(t) for t in body.get("policytype_ids", []) if str(t).isdigit()]
+
+    def ensure_type(self) -> None:
+        self.register()
+        if self.type_id not in self.list_types():
+            raise A1Error(
+                f"RIC {self.ric_id!r} does not offer policy type {self.type_id} through the PMS "
+                "(create it on the near-RT RIC: `haf a1 types --create`)"
+            )
+
+    def put(self, policy_id: str, policy: dict[str, Any]) -> int:
+        self.keep_alive()
+        body = {
+            "ric_id": self.ric_id,
+            "policy_id": policy_id,
+            "policytype_id": str(self.type_id),
+            "service_id": self.service_id,
+            "policy_data": policy,
+        }
+        return self.http.call("PUT", "/a1-policy/v2/policies", json=body, ok=(200, 201)).status_code
+
+    def status(self, policy_id: str) -> dict[str, Any]:
+        body = self.http.call("GET", f"/a1-policy/v2/policies/{policy_id}/status").json()
+        inner = body.get("status") if isinstance(body, dict) else None
+        return inner if isinstance(inner, dict) else body  # PMS wraps the RIC's status
+
+    def get(self, policy_id: str) -> dict[str, Any]:
+        body = self.http.call("GET", f"/a1-policy/v2/policies/{policy_id}").json()
+        return body.get("policy_data", body)
+
+    def delete(self, policy_id: str) -> None:
+        self.http.call("DELETE", f"/a1-policy/v2/policies/{policy_id}", ok=(200, 204))
+
+
+def wait_enforced(target: A1Target, policy_id: str, timeout_s: float, poll_s: float = 0.05) -> dict:
+    """Poll the instance's status until ENFORCED, NOT_ENFORCED with a reason, or the timeout;
+    returns the last status read."""
+    deadline = time.monotonic() + timeout_s
+    st: dict[str, Any] = {}
+    while True:
+        st = target.status(policy_id)
+        if st.get("enforceStatus") == "ENFORCED":
+            return st
+        if st.get("enforceStatus") == "NOT_ENFORCED" and st.get("enforceReason") not in (
+            None,
+            "OTHER_REASON",
+        ):
+            return st  # refused: waiting will not change it
+        if time.monotonic() >= deadline:
+            return st
+        time.sleep(poll_s)

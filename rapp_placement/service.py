@@ -1,0 +1,301 @@
+"""The rApp (non-RT RIC): every epoch, snapshot → candidates → agent → critic → A1 policy.
+
+:meth:`RappService.run_epoch` is one epoch; :meth:`RappService.run_forever` calls it on a
+timer (deployment: epoch ``k`` = ``floor(wall time / epoch_s)``), and :class:`RappHttp` also
+lets a caller trigger epoch ``k`` (``POST /epochs/{k}``: the digital twin does, to keep
+simulated time in lockstep) and serves ``/metrics`` and ``/status``.
+
+Within the epoch budget, always: the snapshot read has a timeout, the LLM call a deadline
+after which the heuristic shortlist is used, the A1 push a timeout with retries and backoff.
+Policy ids are ``haf-epoch-{k}``, so a retried or restarted epoch never issues a migration
+twice: before deciding, the rApp reads the xApp's snapshot, and an epoch the xApp has already
+applied (``snapshot.epoch >= k``) is not decided again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import grpc
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+from proto import haf_pb2, haf_pb2_grpc
+from rapp_placement.a1client import A1Error, A1Target, NearRtA1, Pms, Retry, wait_enforced
+from rapp_placement.backends import make_agent
+from rapp_placement.candidates import DEFAULT_ELIGIBLE, feasible_candidates
+from rapp_placement.critic import WEIGHTS_PATH, Critic
+from rapp_placement.decision import decide
+from rapp_placement.wire import from_proto
+
+log = logging.getLogger(__name__)
+
+
+def policy_id(epoch: int) -> str:
+    return f"haf-epoch-{epoch}"
+
+
+@dataclass
+class RappConfig:
+    xapp_grpc: str = "127.0.0.1:50051"
+    a1_mode: str = "a1p"  # a1p: a near-RT RIC's A1-P v2 | pms: a Non-RT RIC PMS
+    a1_url: str = "http://127.0.0.1:10000"
+    ric_id: str = "ric1"  # PMS only
+    service_id: str = "haf-rapp"  # PMS only
+    epoch_s: float = 5.0
+    agent: str = "heuristic"  # heuristic | embedded | ollama[:MODEL[@HOST]] | replay:PATH
+    llm_deadline_s: float = 2.0
+    critic: str | None = None  # weights path (default: the shipped critic); "none": no critic
+    snapshot_timeout_s: float = 1.0
+    push_timeout_s: float = 1.0
+    push_retries: int = 3
+    enforce_timeout_s: float = 1.0
+    keep_policies: int = 8  # older instances this rApp created are deleted
+    eligible: tuple[str, ...] = tuple(sorted(DEFAULT_ELIGIBLE))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RappConfig:
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"rApp config: unknown field(s) {', '.join(unknown)}")
+        cfg = cls(**d)
+        if cfg.a1_mode not in ("a1p", "pms"):
+            raise ValueError(f"rApp config: a1_mode must be a1p or pms, not {cfg.a1_mode!r}")
+        if cfg.epoch_s <= 0 or cfg.llm_deadline_s <= 0:
+            raise ValueError("rApp config: epoch_s and llm_deadline_s must be positive")
+        return cfg
+
+
+@dataclass
+class EpochResult:
+    epoch: int
+    outcome: str  # noop | migrated | already-decided | refused | push-failed | no-snapshot
+    choice: str = "noop"
+    source: str = ""
+    critic_score: float | None = None
+    duration_s: float = 0.0
+    detail: str = ""
+    scores: dict[str, float] = field(default_factory=dict)
+
+
+class RappMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        r = self.registry = registry or CollectorRegistry()
+        self.epoch_s = Histogram(
+            "haf_rapp_epoch_seconds",
+            "Wall time of one placement epoch",
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10),
+            registry=r,
+        )
+        self.epochs = Counter("haf_rapp_epochs", "Epochs by outcome", ["outcome"], registry=r)
+        self.llm_s = Histogram(
+            "haf_rapp_llm_seconds",
+            "Latency of the agent's LLM call",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
+            registry=r,
+        )
+        self.fallbacks = Counter(
+            "haf_rapp_llm_fallbacks", "Heuristic fallbacks by reason", ["reason"], registry=r
+        )
+        self.critic = Gauge(
+            "haf_rapp_critic_score", "Critic's J of the chosen action (last epoch)", registry=r
+        )
+        self.push_s = Histogram(
+            "haf_rapp_a1_push_seconds",
+            "A1 push latency (PUT until ENFORCED)",
+            buckets=(0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5),
+            registry=r,
+        )
+        self.a1_errors = Counter(
+            "haf_rapp_a1_errors", "A1 errors by HTTP status (0: transport)", ["status"], registry=r
+        )
+        self.migrations = Counter(
+            "haf_rapp_migrations", "Migrations issued (policies ENFORCED)", registry=r
+        )
+
+
+def make_target(cfg: RappConfig, transport=None) -> A1Target:
+    retry = Retry(cfg.push_retries, 0.1, cfg.push_timeout_s)
+    if cfg.a1_mode == "pms":
+        return Pms(cfg.a1_url, cfg.ric_id, cfg.service_id, retry=retry, transport=transport)
+    return NearRtA1(cfg.a1_url, retry=retry, transport=transport)
+
+
+class RappService:
+    def __init__(
+        self,
+        cfg: RappConfig,
+        target: A1Target | None = None,
+        metrics: RappMetrics | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.target = target or make_target(cfg)
+        self.metrics = metrics or RappMetrics()
+        self.agent = make_agent(cfg.agent, cfg.epoch_s, deadline_s=cfg.llm_deadline_s)
+        self.critic = (
+            None if cfg.critic == "none" else Critic.load(Path(cfg.critic or WEIGHTS_PATH))
+        )
+        self.channel = grpc.insecure_channel(cfg.xapp_grpc)
+        self.state = haf_pb2_grpc.StateServiceStub(self.channel)
+        self.lock = threading.Lock()  # one epoch at a time
+        self.type_ready = False
+        self.issued: list[str] = []
+        self.last: EpochResult | None = None
+        self.history: list[EpochResult] = []
+
+    # --- one epoch ----------------------------------------------------------------------------
+    def run_epoch(self, epoch: int) -> EpochResult:
+        with self.lock:
+            t0 = time.perf_counter()
+            res = self._epoch(epoch)
+            res.duration_s = time.perf_counter() - t0
+            self.metrics.epoch_s.observe(res.duration_s)
+            self.metrics.epochs.labels(res.outcome).inc()
+            self.last = res
+            self.history.append(res)
+            log.info("epoch %d: %s %s %s", epoch, res.outcome, res.choice, res.detail)
+            return res
+
+    def _epoch(self, epoch: int) -> EpochResult:
+        try:
+            msg = self.state.GetSnapshot(
+                haf_pb2.SnapshotRequest(), timeout=self.cfg.snapshot_timeout_s
+            )
+        except grpc.RpcError as exc:
+            return EpochResult(epoch, "no-snapshot", detail=f"xApp: {exc.code().name}")
+        if msg.epoch >= epoch:
+            # The xApp already applied a policy of this epoch (we pushed it, then restarted).
+            return EpochResult(epoch, "already-decided", detail=f"xApp at epoch {msg.epoch}")
+        snap = from_proto(msg)
+        snap = type(snap)(snap.time, epoch, snap.nodes, snap.instances)  # seed the prompt by k
+        cands = feasible_candidates(snap, self.cfg.eligible)
+        d = decide(self.agent, self.critic, snap, cands, self.cfg.epoch_s)
+        if d.source == "llm" or d.source == "fallback":
+            self.metrics.llm_s.observe(d.llm_latency_s)
+        if d.source == "fallback":
+            self.metrics.fallbacks.labels(d.error.split(":")[0] or "unknown").inc()
+        score = d.scores.get(d.choice.cid)
+        if score is not None:
+            self.metrics.critic.set(score)
+        res = EpochResult(epoch, "noop", d.choice.cid, d.source, score, scores=d.scores)
+        if d.choice.is_noop:
+            return res
+        policy = {
+            "epoch": epoch,
+            "migrations": [{"instance_id": d.choice.instance_id, "to_node": d.choice.dst}],
+            "issued_by": "haf-rapp",
+        }
+        return self._push(res, policy)
+
+    def _push(self, res: EpochResult, policy: dict[str, Any]) -> EpochResult:
+        pid = policy_id(res.epoch)
+        t0 = time.perf_counter()
+        try:
+            if not self.type_ready:
+                self.target.ensure_type()
+                self.type_ready = True
+            self.target.put(pid, policy)
+            st = wait_enforced(self.target, pid, self.cfg.enforce_timeout_s)
+        except A1Error as exc:
+            self.metrics.a1_errors.labels(str(exc.status or 0)).inc()
+            log.error("epoch %d: A1 push of %s failed: %s", res.epoch, pid, exc)
+            res.outcome, res.detail = "push-failed", str(exc)
+            return res
+        self.metrics.push_s.observe(time.perf_counter() - t0)
+        if st.get("enforceStatus") != "ENFORCED":
+            res.outcome, res.detail = "refused", json.dumps(st)
+            return res
+        self.metrics.migrations.inc()
+        res.outcome = "migrated"
+        self.issued.append(pid)
+        self._collect_old()
+        return res
+
+    def _collect_old(self) -> None:
+        """Delete this rApp's instances beyond the newest ``keep_policies`` (they are applied
+        orders; the xApp's placement does not depend on them staying)."""
+        while len(self.issued) > self.cfg.keep_policies:
+            pid = self.issued.pop(0)
+            try:
+                self.target.delete(pid)
+            except A1Error as exc:
+                log.warning("could not delete old policy %s: %s", pid, exc)
+
+    # --- timer loop ---------------------------------------------------------------------------
+    def run_forever(self, stop: threading.Event, clock=time.time) -> None:
+        """Epoch ``floor(t / epoch_s)`` at each boundary of the wall clock, until ``stop``."""
+        while not stop.is_set():
+            now = clock()
+            epoch = int(now // self.cfg.epoch_s)
+            self.run_epoch(epoch)
+            stop.wait(max((epoch + 1) * self.cfg.epoch_s - clock(), 0.0))
+
+    def close(self) -> None:
+        self.channel.close()
+
+
+_EPOCH = re.compile(r"^/epochs/(\d{1,12})/?$")
+
+
+class RappHttp:
+    """``/metrics`` (Prometheus), ``/status`` (JSON) and ``POST /epochs/{k}`` (trigger)."""
+
+    def __init__(self, service: RappService, address: str = "127.0.0.1", port: int = 8090):
+        svc = service
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, fmt: str, *args) -> None:
+                log.debug("%s " + fmt, self.address_string(), *args)
+
+            def _send(self, code: int, body: bytes, ctype: str = "application/json") -> None:
+                self.send_response(code)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:
+                if self.path == "/metrics":
+                    self._send(200, generate_latest(svc.metrics.registry), CONTENT_TYPE_LATEST)
+                elif self.path in ("/status", "/health"):
+                    last = asdict(svc.last) if svc.last else None
+                    body = {"status": "OK", "last_epoch": last, "epochs": len(svc.history)}
+                    self._send(200, json.dumps(body).encode())
+                else:
+                    self._send(404, b'{"detail": "no such resource"}')
+
+            def do_POST(self) -> None:
+                m = _EPOCH.match(self.path)
+                if m is None:
+                    self._send(404, b'{"detail": "POST /epochs/{k}"}')
+                    return
+                res = svc.run_epoch(int(m.group(1)))
+                self._send(200, json.dumps(asdict(res)).encode())
+
+        self.httpd = ThreadingHTTPServer((address, port), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def start(self) -> int:
+        self.thread.start()
+        return self.port
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
