@@ -186,7 +186,8 @@ class PlacementAgent:
             if not ids:
                 error = "invalid answer: no candidate id in a {'shortlist': [...]} object"
         except BackendError as exc:
-            ids, error = [], f"backend: {exc}"
+            late = str(exc).startswith("deadline")  # its own reason: slow, not down
+            ids, error = [], str(exc) if late else f"backend: {exc}"
         latency = time.perf_counter() - t0
         if error:
             self.stats.fallbacks += 1

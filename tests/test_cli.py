@@ -20,7 +20,10 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize("cmd", [[], ["demo"], ["alloc-demo"]])
+@pytest.mark.parametrize(
+    "cmd",
+    [[], ["demo"], ["alloc-demo"], ["up"], ["xapp"], ["rapp"], ["e2node"], ["a1"], ["a1", "put"]],
+)
 def test_help(cmd):
     r = run(*cmd, "--help")
     assert r.returncode == 0

@@ -89,6 +89,8 @@ def test_standalone_xapp_process_serves_grpc_and_metrics():
             f"127.0.0.1:{gport}",
             "--metrics-port",
             str(mport),
+            "--a1-port",
+            "0",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
