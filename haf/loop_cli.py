@@ -45,7 +45,10 @@ def xapp_cmd(
         int, typer.Option("--a1-port", help="A1-P v2 REST port on 127.0.0.1 (0: none).", min=0)
     ] = 10000,
     metrics_port: Annotated[
-        int, typer.Option("--metrics-port", help="Prometheus /metrics port (0: none).", min=0)
+        int,
+        typer.Option(
+            "--metrics-port", help="HTTP: /metrics and /ric/v1/health/* (0: any free port).", min=0
+        ),
     ] = 8080,
     config: Annotated[
         Path | None,
@@ -75,11 +78,10 @@ def xapp_cmd(
     http://127.0.0.1:A1-PORT/A1-P/v2/policytypes/21000/policies/ID (see `haf a1`). Ctrl-C or
     SIGTERM stops it. In an OSC RIC the container runs the RMR transport instead (docs/xapp.md).
     """
-    from prometheus_client import start_http_server
-
     from xapp_alloc import core as xc
     from xapp_alloc.a1.rest import A1Server
     from xapp_alloc.a1.store import PolicyStore
+    from xapp_alloc.health import HealthServer
     from xapp_alloc.metrics import InstrumentedCore
     from xapp_alloc.standalone import Standalone
     from xapp_alloc.transport.grpc_server import XappGrpc
@@ -101,12 +103,12 @@ def xapp_cmd(
     a1 = A1Server(host, port=a1_port) if a1_port else None
     if a1:
         a1.start()
-    if metrics_port:
-        start_http_server(metrics_port, addr="127.0.0.1", registry=inst.registry)
+    health = HealthServer(inst.registry, address="127.0.0.1", port=metrics_port)
+    health.start()
     console.print(
         f"haf xApp: gRPC on port {port}"
         + (f", A1-P on http://127.0.0.1:{a1_port}/A1-P/v2" if a1 else "")
-        + (f", metrics on http://127.0.0.1:{metrics_port}/metrics" if metrics_port else "")
+        + f", metrics on http://127.0.0.1:{health.port}/metrics"
         + f"; {len(cfg.nodes)} nodes, {len(cfg.instances)} instances,"
         f" {len(host.store.records)} policies recovered",
         highlight=False,
@@ -116,6 +118,7 @@ def xapp_cmd(
     finally:
         if a1:
             a1.stop()
+        health.stop()
         server.stop()
         console.print("haf xApp stopped")
 

@@ -110,7 +110,7 @@ def descriptor() -> dict:
                     "name": "http",
                     "container": "haf-xapp",
                     "port": 8080,
-                    "description": "health, A1-P v2 subset, metrics",
+                    "description": "health probes (ric/v1/health/*) and Prometheus /metrics",
                 },
                 {
                     "name": "rmr-data",

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from prometheus_client import generate_latest
 
 from tests.test_xapp import CONFIG, _indication, a1
 from xapp_alloc import core as xc
 from xapp_alloc.e2 import codec
 from xapp_alloc.metrics import InstrumentedCore
+
+DEPLOY = Path(__file__).resolve().parents[1] / "xapp_alloc" / "deploy"
 
 
 def value(ic, name, **labels):
@@ -39,3 +44,26 @@ def test_metrics_follow_the_core():
     text = generate_latest(ic.registry).decode()
     assert "haf_xapp_handle_seconds_bucket" in text
     assert ctl.mtype == xc.RIC_CONTROL_REQ and ctl.meid == "balanced-1"
+
+
+def test_health_server_answers_the_descriptor_probes_and_serves_metrics():
+    import httpx
+
+    from xapp_alloc.health import ALIVE, READY, HealthServer
+
+    ready = {"ok": False}
+    inst = InstrumentedCore(xc.XappCore(CONFIG))
+    server = HealthServer(inst.registry, lambda: ready["ok"], "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.start()}"
+    try:
+        desc = json.loads((DEPLOY / "config-file.json").read_text())
+        assert desc["livenessProbe"]["httpGet"]["path"] == ALIVE.lstrip("/")
+        assert desc["readinessProbe"]["httpGet"]["path"] == READY.lstrip("/")
+        assert httpx.get(url + ALIVE).status_code == 200
+        assert httpx.get(url + READY).status_code == 503
+        ready["ok"] = True
+        assert httpx.get(url + READY).status_code == 200
+        assert "haf_xapp_indications_total 0.0" in httpx.get(url + "/metrics").text
+        assert httpx.get(url + "/nope").status_code == 404
+    finally:
+        server.stop()

@@ -116,10 +116,18 @@ def main() -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    from xapp_alloc.health import HealthServer
+    from xapp_alloc.metrics import InstrumentedCore
+
     path = os.environ.get("CONFIG_FILE", "/opt/ric/config/config-file.json")
     with open(path) as fh:
         config = xc.XappConfig.from_dict(json.load(fh)["controls"])
-    RmrTransport(xc.XappCore(config)).run()
+    core = InstrumentedCore(xc.XappCore(config))
+    core.track_staleness(time.time)
+    health = HealthServer(core.registry, port=int(os.environ.get("HTTP_PORT", "8080")))
+    health.start()  # probes and /metrics on the descriptor's http port
+    transport = RmrTransport(core)  # type: ignore[arg-type]  (same handle() as the core)
+    transport.run()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,66 @@
+"""The xApp's HTTP port (8080 in the descriptor): OSC health probes and Prometheus metrics.
+
+``GET /ric/v1/health/alive`` and ``/ric/v1/health/ready`` are the paths the descriptor's
+liveness and readiness probes call (as ricxappframe xApps serve them); ``/metrics`` is the
+registry of :class:`~xapp_alloc.metrics.InstrumentedCore`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+log = logging.getLogger(__name__)
+
+ALIVE, READY = "/ric/v1/health/alive", "/ric/v1/health/ready"
+
+
+class HealthServer:
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        ready: Callable[[], bool] = lambda: True,
+        address: str = "0.0.0.0",
+        port: int = 8080,
+    ) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, fmt: str, *args) -> None:
+                log.debug("%s " + fmt, self.address_string(), *args)
+
+            def _send(self, code: int, body: bytes, ctype: str) -> None:
+                self.send_response(code)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:
+                path = self.path.split("?", 1)[0].rstrip("/")
+                if path == "/metrics":
+                    self._send(200, generate_latest(registry), CONTENT_TYPE_LATEST)
+                elif path == ALIVE:
+                    self._send(200, b'{"status": "alive"}', "application/json")
+                elif path == READY:
+                    ok = ready()
+                    body = json.dumps({"status": "ready" if ok else "not ready"}).encode()
+                    self._send(200 if ok else 503, body, "application/json")
+                else:
+                    self._send(404, b'{"detail": "no such resource"}', "application/json")
+
+        self.httpd = ThreadingHTTPServer((address, port), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def start(self) -> int:
+        self.thread.start()
+        return self.port
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
