@@ -20,6 +20,7 @@ from airan_twin.e2node import xapp_config_from_scenario
 from airan_twin.scenario import load_scenario
 from xapp_alloc import core as xc
 from xapp_alloc.metrics import METRICS
+from xapp_alloc.transport.rmr import GRPC_PORT
 
 HERE = Path(__file__).resolve().parents[1] / "xapp_alloc" / "deploy"
 NAMES = {
@@ -126,6 +127,12 @@ def descriptor() -> dict:
                     "container": "haf-xapp",
                     "port": 4561,
                     "description": "rmr route port",
+                },
+                {
+                    "name": "grpc",
+                    "container": "haf-xapp",
+                    "port": GRPC_PORT,
+                    "description": "gRPC StateService: the state snapshot the rApp reads",
                 },
             ]
         },

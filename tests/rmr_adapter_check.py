@@ -80,12 +80,16 @@ def inbound(mtype, payload, meid=None, sub_id=-1):
 
 
 def check_routing() -> None:
-    from xapp_alloc.transport.rmr import RmrTransport
+    """As the container's main() wires it: the instrumented core behind the lock that the
+    gRPC StateService shares."""
+    from xapp_alloc.metrics import InstrumentedCore
+    from xapp_alloc.standalone import Standalone
+    from xapp_alloc.transport.rmr import RmrTransport, _Locked
 
     rmr.rmr_send_msg = sender(0)
-    tr = RmrTransport(
-        xc.XappCore(CONFIG), wait_for_ready=False, use_fake_sdl=True, clock=lambda: 1.0
-    )
+    host = Standalone(InstrumentedCore(xc.XappCore(CONFIG)), clock=lambda: 1.0)
+    tr = RmrTransport(_Locked(host), wait_for_ready=False, use_fake_sdl=True, clock=lambda: 1.0)
+    counters = host.inner.counters
     try:
         assert sent[0][0] == xc.A1_POLICY_QUERY, sent
         assert json.loads(sent[0][1])["policy_type_id"] == 21000
@@ -97,9 +101,7 @@ def check_routing() -> None:
         q.put(inbound(xc.A1_POLICY_REQ, a1(pol), None, 21000))
         q.put(inbound(4242, b"unknown"))
         deadline = time.time() + 10
-        while (
-            len(sent) < 3 or tr.core.counters.dropped["unknown-type"] < 1
-        ) and time.time() < deadline:
+        while (len(sent) < 3 or counters.dropped["unknown-type"] < 1) and time.time() < deadline:
             time.sleep(0.01)
     finally:
         tr.xapp._keep_going = False
@@ -107,8 +109,10 @@ def check_routing() -> None:
     assert [s[0] for s in sent] == [xc.A1_POLICY_QUERY, xc.RIC_CONTROL_REQ, xc.A1_POLICY_RESP], sent
     assert sent[1][2] == b"balanced-1", sent[1]
     assert json.loads(sent[2][1])["status"] == "OK" and sent[2][3] == 21000
-    assert tr.core.counters.dropped["unknown-type"] == 1
+    assert counters.dropped["unknown-type"] == 1
     assert tr.sent == 3 and tr.send_failures == 0
+    placed = {i.instance_id: i.node_id for i in host.snapshot().instances}
+    assert placed["large-ai-1"] == "gpu-heavy-1"  # what the rApp reads over gRPC
     print("routing ok")
 
 

@@ -21,6 +21,7 @@ from xapp_alloc import core as xc
 log = logging.getLogger(__name__)
 
 RMR_DATA_PORT = 4560
+GRPC_PORT = 50051  # StateService for the rApp (descriptor port "grpc")
 
 
 class RmrTransport:
@@ -122,12 +123,32 @@ def main() -> None:
     path = os.environ.get("CONFIG_FILE", "/opt/ric/config/config-file.json")
     with open(path) as fh:
         config = xc.XappConfig.from_dict(json.load(fh)["controls"])
+    from xapp_alloc.standalone import Standalone
+    from xapp_alloc.transport.grpc_server import XappGrpc
+
     core = InstrumentedCore(xc.XappCore(config))
     core.track_staleness(time.time)
+    host = Standalone(core)  # one lock: RMR callbacks and gRPC snapshot reads interleave
     health = HealthServer(core.registry, port=int(os.environ.get("HTTP_PORT", "8080")))
     health.start()  # probes and /metrics on the descriptor's http port
-    transport = RmrTransport(core)  # type: ignore[arg-type]  (same handle() as the core)
+    XappGrpc(host).serve(f"0.0.0.0:{os.environ.get('GRPC_PORT', GRPC_PORT)}")
+    transport = RmrTransport(_Locked(host))  # type: ignore[arg-type]
     transport.run()
+
+
+class _Locked:
+    """The core behind the host's lock, with the core's own call signature."""
+
+    def __init__(self, host) -> None:
+        self.host = host
+
+    def start(self) -> list[xc.Message]:
+        with self.host.lock:
+            return self.host.inner.start()
+
+    def handle(self, *args) -> list[xc.Message]:
+        with self.host.lock:
+            return self.host.core.handle(*args)
 
 
 if __name__ == "__main__":
