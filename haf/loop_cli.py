@@ -153,8 +153,14 @@ def rapp_cmd(
     port: Annotated[
         int, typer.Option("--port", help="HTTP port: /metrics, /status, POST /epochs/K.", min=0)
     ] = 8090,
+    bind: Annotated[
+        str, typer.Option("--bind", help="HTTP listen address (0.0.0.0 in a container).")
+    ] = "127.0.0.1",
     config: Annotated[
-        Path | None, typer.Option("--config", help="JSON of RappConfig fields (flags ignored).")
+        Path | None,
+        typer.Option(
+            "--config", help="JSON of RappConfig fields (replaces the service flags above)."
+        ),
     ] = None,
 ) -> None:
     """Run the rApp: each epoch read the xApp's snapshot, decide, push an A1 policy.
@@ -184,12 +190,12 @@ def rapp_cmd(
             )
         )
     svc = RappService(cfg)
-    http = RappHttp(svc, port=port)
+    http = RappHttp(svc, address=bind, port=port)
     http.start()
     console.print(
         f"haf rApp: {cfg.agent} agent, critic {cfg.critic or 'shipped'}, A1 {svc.target.name},"
         f" xApp {cfg.xapp_grpc}, {trigger} epochs of {cfg.epoch_s:g} s;"
-        f" http://127.0.0.1:{http.port}/metrics",
+        f" http://{bind}:{http.port}/metrics",
         highlight=False,
     )
     stop = threading.Event()
