@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: install          ## the main job on the embedded default
-	$(BIN)/haf demo
+	$(BIN)/haf up --horizon 120
 
 test: install lint     ## lint + the whole test suite
 	$(BIN)/python -m pytest

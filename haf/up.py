@@ -222,7 +222,8 @@ def up(
                     continue
                 if "t" in line:
                     last = line
-                    epochs = int(line["t"] // sc.epoch_s)
+                    # Epochs run at k * epoch_s for 0 < k * epoch_s < horizon.
+                    epochs = int(min(line["t"], horizon - 1e-9) // sc.epoch_s)
                     live.update(_live_table(line, horizon, epochs))
         console.print()
         if node.wait() != 0:

@@ -65,5 +65,8 @@ def test_health_server_answers_the_descriptor_probes_and_serves_metrics():
         assert httpx.get(url + READY).status_code == 200
         assert "haf_xapp_indications_total 0.0" in httpx.get(url + "/metrics").text
         assert httpx.get(url + "/nope").status_code == 404
+        resp = httpx.post(url + "/ric/v1/subscriptions/response", json={"SubscriptionId": "7"})
+        assert resp.status_code == 200  # the subscription manager's callback is accepted
+        assert httpx.post(url + "/elsewhere", json={}).status_code == 404
     finally:
         server.stop()

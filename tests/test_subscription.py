@@ -55,3 +55,51 @@ def test_subscribe_posts_and_reports_errors():
     respx.post(SUBMGR_URL).mock(return_value=httpx.Response(400, text="bad Meid"))
     with pytest.raises(RuntimeError, match="answered 400: bad Meid"):
         subscribe(req)
+
+
+def test_subscribe_all_subscribes_every_node_and_retries_until_the_manager_answers():
+    import httpx
+
+    from xapp_alloc.subscription import subscribe_all
+
+    seen = []
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        body = json.loads(req.content)
+        seen.append(body["Meid"])
+        if len(seen) <= 2:
+            return httpx.Response(503, text="submgr starting")
+        return httpx.Response(201, json={"SubscriptionId": f"sub-{body['Meid']}"})
+
+    waits = []
+    done = subscribe_all(
+        ["n1", "n2"],
+        ["du-1", "large-ai-1"],
+        10,
+        client=httpx.Client(transport=httpx.MockTransport(handler)),
+        sleep=waits.append,
+    )
+    assert done == {"n1": "sub-n1", "n2": "sub-n2"}
+    assert seen == ["n1", "n1", "n1", "n2"] and waits == [2.0, 4.0]
+
+
+def test_subscribe_all_gives_up_on_a_node_and_goes_on():
+    import httpx
+
+    from xapp_alloc.subscription import subscribe_all
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        meid = json.loads(req.content)["Meid"]
+        if meid == "dead":
+            return httpx.Response(400, text="no such E2 node")
+        return httpx.Response(200, json={"SubscriptionId": "s"})
+
+    done = subscribe_all(
+        ["dead", "ok"],
+        ["du-1"],
+        10,
+        attempts=3,
+        client=httpx.Client(transport=httpx.MockTransport(handler)),
+        sleep=lambda s: None,
+    )
+    assert done == {"ok": "s"}

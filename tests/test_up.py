@@ -33,7 +33,8 @@ def test_haf_up_closed_loop_across_processes(tmp_path):
     # The summary comes from the live metrics endpoints: every report reached the xApp.
     out = " ".join(r.stdout.split())
     m = re.search(r"xApp: ([\d,]+) indications", out)
-    assert m and int(m.group(1).replace(",", "")) == 6 * round(horizon * 1000 / period_ms)
+    per_node = round(horizon * 1000 / period_ms)  # the last may fall on the horizon itself
+    assert m and 6 * (per_node - 1) <= int(m.group(1).replace(",", "")) <= 6 * per_node
     assert f"rApp: {epochs.get('migrated', 0)} migrations issued" in out
     m = re.search(r"closed loop - in-process: ([+-][\d.]+) points overall \(within", out)
     assert m, out

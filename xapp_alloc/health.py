@@ -18,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 log = logging.getLogger(__name__)
 
 ALIVE, READY = "/ric/v1/health/alive", "/ric/v1/health/ready"
+SUB_RESPONSE = "/ric/v1/subscriptions/response"
 
 
 class HealthServer:
@@ -51,6 +52,16 @@ class HealthServer:
                     self._send(200 if ok else 503, body, "application/json")
                 else:
                     self._send(404, b'{"detail": "no such resource"}', "application/json")
+
+            def do_POST(self) -> None:
+                # The subscription manager reports each subscription's result here.
+                if self.path.split("?", 1)[0].rstrip("/") != SUB_RESPONSE:
+                    self._send(404, b'{"detail": "no such resource"}', "application/json")
+                    return
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(min(length, 65536)) if length > 0 else b""
+                log.info("subscription response: %s", body[:500].decode(errors="replace"))
+                self._send(200, b"{}", "application/json")
 
         self.httpd = ThreadingHTTPServer((address, port), Handler)
         self.httpd.daemon_threads = True

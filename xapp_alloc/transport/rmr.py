@@ -13,6 +13,7 @@ lazily; the container image installs RMR 4.9.x. Tests run it with the C library 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 
@@ -124,6 +125,7 @@ def main() -> None:
     with open(path) as fh:
         config = xc.XappConfig.from_dict(json.load(fh)["controls"])
     from xapp_alloc.standalone import Standalone
+    from xapp_alloc.subscription import SUBMGR_URL, subscribe_all
     from xapp_alloc.transport.grpc_server import XappGrpc
 
     core = InstrumentedCore(xc.XappCore(config))
@@ -133,6 +135,17 @@ def main() -> None:
     health.start()  # probes and /metrics on the descriptor's http port
     XappGrpc(host).serve(f"0.0.0.0:{os.environ.get('GRPC_PORT', GRPC_PORT)}")
     transport = RmrTransport(_Locked(host))  # type: ignore[arg-type]
+    if os.environ.get("HAF_SUBSCRIBE", "1") != "0":  # KPM reports from every configured node
+        threading.Thread(
+            target=subscribe_all,
+            args=([n.node_id for n in config.nodes], config.instance_ids),
+            kwargs={
+                "reporting_period_ms": config.reporting_period_ms,
+                "url": os.environ.get("SUBMGR_URL", SUBMGR_URL),
+                "host": os.environ.get("XAPP_HTTP_HOST", "service-ricxapp-haf-xapp-http.ricxapp"),
+            },
+            daemon=True,
+        ).start()
     transport.run()
 
 
