@@ -297,3 +297,29 @@ def test_config_rejects_unknown_fields_and_bad_modes():
         RappConfig.from_dict({"epoch": 5})
     with pytest.raises(ValueError, match="a1_mode"):
         RappConfig.from_dict({"a1_mode": "smtp"})
+
+
+def test_twin_goes_on_when_the_rapp_is_down():
+    """The twin as E2 nodes over gRPC with the rApp unreachable: the epoch trigger fails, the
+    placement stays, simulated time goes on, and the run says so."""
+    from airan_twin.e2node import E2Loop, xapp_config_from_scenario
+    from airan_twin.run import make_twin
+    from airan_twin.scenario import load_scenario
+
+    sc = load_scenario(None)
+    host = Standalone(xc.XappCore(xapp_config_from_scenario(sc, 100)), envelope_clock=True)
+    server = XappGrpc(host)
+    port = server.serve("127.0.0.1:0")
+    try:
+        twin = make_twin(
+            sc, "haf", 0.9, 1, 6.0, external_allocation=True, method_kwargs={"agent": "heuristic"}
+        )
+        E2Loop.connect(twin, f"127.0.0.1:{port}", "http://127.0.0.1:9", 0.1, timeout_s=2.0)
+        twin.run()
+        res = twin.result()
+    finally:
+        server.stop()
+    assert res.agent["unanswered_epochs"] == 1 and res.migrations["total"] == 0
+    assert host.inner.counters.indications == 6 * 59 or host.inner.counters.indications == 6 * 60
+    assert host.last_ts == pytest.approx(6.0, abs=0.11)  # the xApp's clock is simulated time
+    assert res.fulfilment["ran_only"] > 90
