@@ -79,6 +79,7 @@ class Twin:
         rho: float = float("nan"),
         external_allocation: bool = False,
         local_ran_floors: bool = True,
+        local_work_conserving: bool = True,
         epsilon: float = DEFAULT_EPSILON,
     ) -> None:
         self.sc = scenario
@@ -90,7 +91,12 @@ class Twin:
         self.epsilon = epsilon
         self.external_allocation = external_allocation
         self.local_ran_floors = local_ran_floors  # external mode: the node keeps RAN floors
+        self.local_work_conserving = local_work_conserving  # ...and lends idle capacity
         self.rule = RULES[method.allocation]
+        # A method may allocate per node itself (CAORA's learned RAN/AI split) and watch
+        # requests end (its reward); both hooks are optional.
+        self.node_rule = getattr(method, "node_rule", None)
+        self.finish_hook = getattr(method, "on_finish", None)
         self.hop = scenario.hop_delay
         self.q = EventQueue()
         self.counters = Counters()
@@ -149,6 +155,9 @@ class Twin:
         self.report_period: float | None = None
         self._schedule_next_arrival()
         self.q.push(0.0, Ev.EPOCH)
+        attach = getattr(method, "attach", None)
+        if attach is not None:
+            attach(self)  # e.g. CAORA reads node kinds
 
     # --- public API ----------------------------------------------------------------------------
     def run(self, until: float | None = None, progress: Callable[[float], None] | None = None):
@@ -447,6 +456,8 @@ class Twin:
         return best
 
     def _finish(self, req: Req, t: float, fulfilled: bool) -> None:
+        if self.finish_hook is not None and req.inst is not None:
+            self.finish_hook(req.inst.node.nid, req.cls, t, fulfilled)
         req.state = Req.DONE
         req.end = t
         req.fulfilled = fulfilled
@@ -677,6 +688,24 @@ class Twin:
                 else:
                     scale = (cap - kept) / (total - kept)
                     shares = [s if r else s * scale for s, r in zip(shares, ran, strict=True)]
+        if self.local_work_conserving:
+            # Capacity given to instances that have since gone idle, or given to nobody, goes
+            # to those with work: first to any the last control left without a share (they
+            # were idle at the report), else in proportion to the shares sent.
+            busy = [k for k, inst in enumerate(insts) if inst.active]
+            spare = cap - sum(shares[k] for k in busy)
+            if busy and spare > 1e-12 * cap:
+                starving = [k for k in busy if shares[k] <= 0.0]
+                if starving:
+                    for k in starving:
+                        shares[k] = spare / len(starving)
+                else:
+                    total = sum(shares[k] for k in busy)
+                    for k in busy:
+                        shares[k] += spare * shares[k] / total
+                for k, inst in enumerate(insts):
+                    if not inst.active:
+                        shares[k] = 0.0
         for inst, s in zip(insts, shares, strict=True):
             inst.rate = s
 
@@ -691,7 +720,15 @@ class Twin:
             self.counters.lost_ran_deadlines += 1
         count = [len(inst.active) for inst in insts]
         mu = [self.inv_mean_work[inst.cat] for inst in insts]
-        shares, infeasible = self.rule(cap, urg, work, floors, count, mu)
+        if self.node_rule is not None:
+            first = insts[0]
+            is_ran = [inst.cat.is_ran for inst in insts]
+            resource = "gpu" if first.uses_gpu else "cpu"
+            shares, infeasible = self.node_rule(
+                first.node.nid, resource, t, cap, is_ran, urg, work, floors, count
+            )
+        else:
+            shares, infeasible = self.rule(cap, urg, work, floors, count, mu)
         if infeasible:
             self.counters.ran_infeasible_events += 1
         for inst, s in zip(insts, shares, strict=True):
