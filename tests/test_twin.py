@@ -208,7 +208,8 @@ def test_fork_runs_on_independently():
 def test_e2_report_hook_and_external_allocation():
     sc = tiny_scenario()
     reqs = [ai_req(0, 0.0, work=10e12, deadline=10.0, kv=1e9), ran_req(1, 0.001, du=5e9)]
-    twin = twin_for(sc, reqs, external_allocation=True, horizon=0.5)
+    # The xApp's shares exactly (no lending of idle capacity between reports).
+    twin = twin_for(sc, reqs, external_allocation=True, horizon=0.5, local_work_conserving=False)
     seen = []
 
     def hook(tw, nid):
@@ -255,9 +256,30 @@ def test_external_mode_keeps_ran_floors_locally_between_reports():
     res = {}
     for floors in (True, False):
         twin = make_twin(
-            sc, "haf-static", 0.9, 3, 3.0, external_allocation=True, local_ran_floors=floors
+            sc,
+            "haf-static",
+            0.9,
+            3,
+            3.0,
+            external_allocation=True,
+            local_ran_floors=floors,
+            local_work_conserving=False,
         )
         twin.run()
         res[floors] = twin.result().fulfilment["ran_only"]
     assert res[True] > 90.0
     assert res[False] == 0.0
+
+
+def test_external_mode_lends_idle_capacity_to_instances_with_work():
+    """No allocation received yet: a work-conserving node serves the AI request at the full
+    GPU (100 TFLOP/s) instead of leaving it waiting for a share."""
+    sc = tiny_scenario()
+    for wc, end in ((True, 10e12 / 100e12), (False, None)):
+        req = ai_req(0, 0.0, work=10e12, deadline=1.0, kv=1e9)
+        twin = twin_for(sc, [req], external_allocation=True, horizon=0.5, local_work_conserving=wc)
+        twin.run()
+        if end is None:
+            assert not req.fulfilled  # nothing ever allocated: it misses its deadline
+        else:
+            assert req.fulfilled and req.end == pytest.approx(end, rel=1e-6)
