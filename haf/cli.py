@@ -671,6 +671,7 @@ def alloc_demo(scenario: ScenarioOpt = None, seed: SeedOpt = 1) -> None:
 
 # Service commands live beside this module; importing them registers them on `app`.
 from haf import a1_cli as _a1_cli  # noqa: E402,F401
+from haf import caora_cli as _caora_cli  # noqa: E402,F401
 from haf import loop_cli as _loop_cli  # noqa: E402,F401
 
 

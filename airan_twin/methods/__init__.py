@@ -27,6 +27,19 @@ def _haf(
     return Haf(make_agent(agent, epoch, log), c, epoch)
 
 
+def _caora(epoch: float, weights: str | Path | None = None, **_) -> Method:
+    from airan_twin.methods.caora import WEIGHTS_PATH, Caora, load_actor
+
+    actor, _meta = load_actor(weights or WEIGHTS_PATH)
+    return Caora(actor=actor)
+
+
+def _split(kind: str) -> Method:
+    from airan_twin.methods.caora import FixedSplit, RandomSplit
+
+    return FixedSplit(0.5) if kind == "half" else RandomSplit()
+
+
 REGISTRY: dict[str, Callable[..., Method]] = {
     "haf-static": lambda epoch, **kw: HafStatic(),
     "round-robin": lambda epoch, **kw: RoundRobin(),
@@ -34,15 +47,22 @@ REGISTRY: dict[str, Callable[..., Method]] = {
     "game-theory": lambda epoch, **kw: GameTheory(epoch_s=epoch),
     "haf": lambda epoch, **kw: _haf(epoch, **kw),
     "haf-nocritic": lambda epoch, **kw: _haf(epoch, use_critic=False, **kw),
+    "caora": lambda epoch, **kw: _caora(epoch, **kw),
+    "caora-half": lambda epoch, **kw: _split("half"),
+    "caora-random": lambda epoch, **kw: _split("random"),
 }
 NEEDS_AGENT = frozenset({"haf", "haf-nocritic"})
+#: Methods whose keyword options are passed on (``weights=`` for CAORA's actor).
+TAKES_OPTIONS = NEEDS_AGENT | {"caora"}
 
 
 def make_method(name: str, epoch_s: float, **kw) -> Method:
     """A method by name; ``haf*`` take ``agent=``, ``critic=`` (weights path) and ``log=``."""
     if name not in REGISTRY:
         raise ValueError(f"unknown method {name!r}; choose from {', '.join(REGISTRY)}")
-    return REGISTRY[name](epoch_s, **(kw if name in NEEDS_AGENT else {}))
+    if name == "caora":
+        kw = {k: v for k, v in kw.items() if k == "weights"}
+    return REGISTRY[name](epoch_s, **(kw if name in TAKES_OPTIONS else {}))
 
 
 __all__ = ["NEEDS_AGENT", "REGISTRY", "Method", "make_method"]

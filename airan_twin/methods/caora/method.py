@@ -144,9 +144,15 @@ class FixedSplit(SplitMethod):
 class RandomSplit(SplitMethod):
     name = "caora-random"
 
-    def __init__(self, seed: int = 0, interval_s: float = DEFAULT_INTERVAL_S) -> None:
+    def __init__(self, seed: int | None = None, interval_s: float = DEFAULT_INTERVAL_S) -> None:
         super().__init__(interval_s)
-        self.rng = np.random.default_rng(seed)
+        self.seed = seed
+        self.rng = np.random.default_rng(seed or 0)
+
+    def attach(self, twin) -> None:
+        super().attach(twin)
+        if self.seed is None:  # seeded by the run: same run seed, same splits
+            self.rng = np.random.default_rng(twin.seed)
 
     def choose(self, node: str, state: np.ndarray) -> float:
         return float(self.rng.uniform())

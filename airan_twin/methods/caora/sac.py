@@ -134,7 +134,7 @@ class Sac:
 
     @property
     def alpha(self) -> float:
-        return float(self.log_alpha.exp())
+        return float(self.log_alpha.detach().exp())
 
     def act(self, state: np.ndarray, deterministic: bool = False) -> float:
         with torch.no_grad():
@@ -171,11 +171,11 @@ class Sac:
         soft_update(self.q2_t, self.q2, self.cfg.tau)
         self.updates += 1
         return {
-            "q_loss": float(q_loss),
-            "actor_loss": float(actor_loss),
-            "alpha_loss": float(alpha_loss),
+            "q_loss": q_loss.item(),
+            "actor_loss": actor_loss.item(),
+            "alpha_loss": alpha_loss.item(),
             "alpha": self.alpha,
-            "entropy": float(-logp.mean()),
+            "entropy": -logp.mean().item(),
         }
 
     # --- persistence --------------------------------------------------------------------------

@@ -55,7 +55,7 @@ def split_rule(
     for busy, slice_ in ((ai_busy, a * residual), (ran_busy, (1.0 - a) * residual)):
         total = sum(work[k] for k in busy)
         for k in busy:
-            shares[k] += slice_ * work[k] / total
+            shares[k] += slice_ * (work[k] / total)  # ratio first: no underflow blow-up
     return shares, False
 
 
