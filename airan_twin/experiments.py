@@ -18,7 +18,7 @@ from airan_twin.metrics import RunResult
 from airan_twin.run import DEFAULT_HORIZON_S, simulate
 from airan_twin.scenario import Scenario
 
-BASELINES = ("haf-static", "round-robin", "lyapunov", "game-theory")
+BASELINES = ("haf-static", "round-robin", "lyapunov", "game-theory", "caora")
 SWEEP_LOADS = (0.3, 0.5, 0.7, 0.9, 1.1, 1.3, 1.5)
 
 

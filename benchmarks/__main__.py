@@ -119,11 +119,23 @@ def bench_xapp() -> None:
     console.print(t)
 
 
+def bench_loop() -> None:
+    from benchmarks import loop as b
+
+    t = Table(title="Closed loop on loopback (paper testbed, 20 ms reports)")
+    for c in ("step", "n", "median ms", "p99 ms"):
+        t.add_column(c, justify="right" if c != "step" else "left")
+    for name, r in b.loop_latencies().items():
+        t.add_row(name, str(r["n"]), f"{r['median_ms']:.2f}", f"{r['p99_ms']:.2f}")
+    console.print(t)
+
+
 BENCHES = {
     "allocator": bench_allocator,
     "twin": bench_twin,
     "placement": bench_placement,
     "xapp": bench_xapp,
+    "loop": bench_loop,
 }
 
 

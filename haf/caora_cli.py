@@ -116,6 +116,13 @@ def evaluate_cmd(
         Path | None, typer.Option("--weights", help="Actor weights (default: the shipped ones).")
     ] = None,
     workers: Annotated[int, typer.Option("--workers", help="Parallel runs.", min=1)] = 2,
+    card: Annotated[
+        Path | None,
+        typer.Option("--card", help="Write the model card here (with --curve: the training)."),
+    ] = None,
+    curve: Annotated[
+        Path | None, typer.Option("--curve", help="curve.json of the training run.")
+    ] = None,
     scenario: ScenarioOpt = None,
 ) -> None:
     """The sanity check: trained policy vs a fixed 50/50 split vs a random split (and
@@ -139,8 +146,18 @@ def evaluate_cmd(
         task = bar.add_task("evaluating", total=len(jobs))
         results = run_jobs(sc, jobs, workers, lambda i, j, r: bar.update(task, completed=i))
     rows = aggregate(results)
-    console.print(
-        aggregate_table(
-            f"CAORA sanity check, rho={rho:g}, held-out seeds {seeds}, {horizon:g} s", rows, None
+    title = f"CAORA sanity check, rho={rho:g}, held-out seeds {seeds}, {horizon:g} s"
+    console.print(aggregate_table(title, rows, None))
+    if card is not None:
+        from airan_twin.methods.caora.card import write_card
+
+        _, meta = load_actor(weights) if weights else load_actor()
+        write_card(
+            card,
+            meta,
+            rows,
+            title,
+            curve,
+            f"haf caora evaluate --seeds {seeds} --rho {rho:g} --horizon {horizon:g}",
         )
-    )
+        console.print(f"model card written to {card}", highlight=False)

@@ -135,7 +135,8 @@ def sim(
         str,
         typer.Option(
             "--method",
-            help="haf, haf-nocritic, haf-static, round-robin, lyapunov or game-theory.",
+            help="haf, haf-nocritic, haf-static, round-robin, lyapunov, game-theory, "
+            "caora (shipped SAC policy), caora-half or caora-random.",
         ),
     ] = "haf-static",
     rho: RhoOpt = 0.9,
@@ -181,7 +182,7 @@ def sim(
     _write_results(out, [r], "sim")
 
 
-BASELINES = ("haf-static", "round-robin", "lyapunov", "game-theory")
+BASELINES = ("haf-static", "round-robin", "lyapunov", "game-theory", "caora")
 
 
 @app.command("demo")

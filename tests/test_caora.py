@@ -212,3 +212,16 @@ def test_sim_runs_caora_with_the_shipped_policy_deterministically():
     r2 = simulate(SC, "caora", 0.9, 1, 10.0)
     assert r1.fulfilment == r2.fulfilment and r1.migrations["total"] == 0
     assert r1.agent["decisions"] > 0
+
+
+def test_cli_caora_bad_weights_exit_2_and_sim_runs_caora(tmp_path):
+    from tests.test_cli import run
+
+    bad = tmp_path / "w.pt"
+    bad.write_text("nope")
+    r = run("caora", "evaluate", "--weights", str(bad), "--seeds", "1", "--horizon", "2")
+    assert r.returncode == 2 and "not CAORA actor weights" in r.stderr
+    assert "Traceback" not in r.stderr
+    r = run("sim", "--method", "caora", "--horizon", "3")
+    assert r.returncode == 0, r.stderr
+    assert "│ caora " in r.stdout and "paper" in r.stdout

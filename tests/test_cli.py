@@ -22,7 +22,20 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize(
     "cmd",
-    [[], ["demo"], ["alloc-demo"], ["up"], ["xapp"], ["rapp"], ["e2node"], ["a1"], ["a1", "put"]],
+    [
+        [],
+        ["demo"],
+        ["alloc-demo"],
+        ["up"],
+        ["xapp"],
+        ["rapp"],
+        ["e2node"],
+        ["a1"],
+        ["a1", "put"],
+        ["caora"],
+        ["caora", "train"],
+        ["caora", "evaluate"],
+    ],
 )
 def test_help(cmd):
     r = run(*cmd, "--help")
@@ -116,7 +129,7 @@ def test_sim_unknown_node_in_placement_and_unknown_method(tmp_path):
 def test_demo_runs_every_method_beside_the_paper(tmp_path):
     r = run("demo", "--horizon", "6", "--out", str(tmp_path))
     assert r.returncode == 0, r.stderr
-    for m in ("haf-static", "round-robin", "lyapunov", "game-theory", "haf"):
+    for m in ("haf-static", "round-robin", "lyapunov", "game-theory", "caora", "haf"):
         assert f"│ {m} " in r.stdout, m
         assert (tmp_path / f"demo-{m}-rho0.9-seed1.json").exists()
-    assert r.stdout.count("paper") >= 5
+    assert r.stdout.count("paper") >= 6
