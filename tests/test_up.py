@@ -38,6 +38,8 @@ def test_haf_up_closed_loop_across_processes(tmp_path):
     assert f"rApp: {epochs.get('migrated', 0)} migrations issued" in out
     m = re.search(r"closed loop - in-process: ([+-][\d.]+) points overall \(within", out)
     assert m, out
+    # The final table: the closed-loop row and the in-process row of the same seed.
+    assert "│ haf (closed loop)" in r.stdout and "│ haf (in-process)" in r.stdout
 
 
 @pytest.fixture
@@ -84,3 +86,36 @@ def test_a1_cli_points_at_the_json_error(tmp_path, endpoint):
 def test_a1_cli_unreachable_endpoint_exits_1_with_a_message():
     r = run("a1", "types", "--url", "http://127.0.0.1:9")
     assert r.returncode == 1 and "A1 error" in r.stdout and "Traceback" not in r.stderr
+
+
+def test_haf_up_ctrl_c_stops_every_process_cleanly(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from tests.test_cli import HAF
+
+    proc = subprocess.Popen(
+        [*HAF, "up", "--horizon", "300", "--out", str(tmp_path), "--no-compare"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "160"},
+    )
+    try:
+        deadline = time.time() + 90
+        log = tmp_path / "e2node.log"
+        while time.time() < deadline and not (log.exists() and (tmp_path / "rapp.log").exists()):
+            time.sleep(0.5)
+        time.sleep(8)  # the twin is running
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "stopped by Ctrl-C" in out and "Traceback" not in err
+    assert "haf xApp stopped" in (tmp_path / "xapp.log").read_text() + out
+    assert "haf rApp stopped" in (tmp_path / "rapp.log").read_text() + out
+    assert not (tmp_path / "closed-loop.json").exists()  # the run did not finish
