@@ -323,3 +323,22 @@ def test_twin_goes_on_when_the_rapp_is_down():
     assert host.inner.counters.indications == 6 * 59 or host.inner.counters.indications == 6 * 60
     assert host.last_ts == pytest.approx(6.0, abs=0.11)  # the xApp's clock is simulated time
     assert res.fulfilment["ran_only"] > 90
+
+
+def test_timer_loop_numbers_epochs_by_wall_time(xapp):
+    """Deployment mode: epoch k = floor(t / epoch_s), one per boundary, so a restarted rApp
+    continues the same numbering (and the same policy ids)."""
+    import threading
+
+    svc = _service(xapp, backend=Scripted(json.dumps({"shortlist": ["noop"]})), epoch_s=0.2)
+    stop = threading.Event()
+    t0 = time.time()
+    th = threading.Thread(target=svc.run_forever, args=(stop,))
+    th.start()
+    time.sleep(0.9)
+    stop.set()
+    th.join(timeout=5)
+    epochs = [r.epoch for r in svc.history]
+    assert 3 <= len(epochs) <= 6
+    assert epochs == list(range(epochs[0], epochs[0] + len(epochs)))  # one per boundary
+    assert epochs[0] == int(t0 // 0.2) or epochs[0] == int(t0 // 0.2) + 1
