@@ -21,35 +21,34 @@ PAPER_TABLE3 = {
 GROUP_ORDER = ("overall", "ran_only", "ai", "large_ai", "small_ai")
 
 
-def results_table(title: str, runs: Iterable[RunResult], with_paper: bool = False) -> Table:
-    t = Table(
-        title=title,
-        caption="fulfilment in %; mig: large/total migrations; "
-        "infeas.: RAN-infeasible allocation events",
-    )
-    for col in (
-        "method",
-        "overall",
-        "RAN-only",
-        "AI",
-        "large",
-        "small",
-        "mig",
-        "infeas.",
-        "requests",
-    ):
-        t.add_column(col, justify="left" if col == "method" else "right")
+def results_table(
+    title: str, runs: Iterable[RunResult], with_paper: bool = False, infeasible: bool = True
+) -> Table:
+    """``infeasible=False`` drops the RAN-infeasible column (a closed loop counts those in the
+    xApp, not in the twin)."""
+    caption = "fulfilment in %; mig: large/total migrations"
+    if infeasible:
+        caption += "; infeas.: RAN-infeasible allocation events"
+    t = Table(title=title, caption=caption)
+    cols = ["method", "overall", "RAN-only", "AI", "large", "small", "mig"]
+    cols += ["infeas.", "requests"] if infeasible else ["requests"]
+    for col in cols:
+        if col == "method":
+            t.add_column(col, justify="left", no_wrap=True)
+        else:
+            t.add_column(col, justify="right")
     for r in runs:
         f = r.fulfilment
-        t.add_row(
+        cells = [
             escape(r.method),
             *(f"{f[g]:.1f}" for g in GROUP_ORDER),
             f"{r.migrations['large']}/{r.migrations['total']}",
-            str(r.ran_infeasible_events),
-            f"{r.requests:,}",
-        )
+        ]
+        if infeasible:
+            cells.append(str(r.ran_infeasible_events))
+        t.add_row(*cells, f"{r.requests:,}")
         if with_paper and r.method in PAPER_TABLE3:
-            add_paper_row(t, PAPER_TABLE3[r.method], trailing=2)
+            add_paper_row(t, PAPER_TABLE3[r.method], trailing=len(cols) - 7)
     return t
 
 

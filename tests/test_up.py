@@ -39,7 +39,7 @@ def test_haf_up_closed_loop_across_processes(tmp_path):
     m = re.search(r"closed loop - in-process: ([+-][\d.]+) points overall \(within", out)
     assert m, out
     # The final table: the closed-loop row and the in-process row of the same seed.
-    assert "│ haf (closed loop)" in r.stdout and "│ haf (in-process)" in r.stdout
+    assert "│ closed loop " in r.stdout and "│ in-process " in r.stdout
 
 
 @pytest.fixture
