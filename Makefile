@@ -42,7 +42,9 @@ bench: install         ## speed tables (see docs/performance.md)
 # The paper's experiments on the twin (~70 min on 2 cores); numbers land in runs/ and are
 # reported in docs/results.md. TRACE: the Azure conv CSV (its train split feeds the critic).
 # The first two steps rebuild the shipped critic (15 s label window, rapp_placement/
-# critic_weights.pt), the next two the one-epoch ablation (critic_weights_delta.pt).
+# critic_weights.pt), the next two the one-epoch ablation (critic_weights_delta.pt). The last
+# two retrain CAORA's policy (the shipped airan_twin/methods/caora/caora_actor.pt, same seed)
+# and run its held-out sanity check.
 TRACE ?= ../shared/data/azure-llm-inference-2023/AzureLLMInferenceTrace_conv.csv
 TRACE_OPT = $(if $(wildcard $(TRACE)),--trace $(TRACE),)
 LOADS = 0.5,0.7,0.9,1.1,1.3
@@ -59,6 +61,9 @@ experiments: install
 	$(BIN)/haf experiment table2 --agents heuristic,embedded --horizon 150 \
 	    --critic runs/critic/critic-3delta.pt --out runs/experiments-3delta
 	$(BIN)/haf experiment sweep --critic runs/critic/critic-3delta.pt --out runs/experiments-3delta
+	$(BIN)/haf caora train --episodes 60 --horizon 60 --seed 0 --out runs/caora
+	$(BIN)/haf caora evaluate --weights runs/caora/caora_actor.pt --curve runs/caora/curve.json \
+	    --card runs/caora/CAORA_CARD.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
