@@ -115,6 +115,9 @@ def evaluate_cmd(
     weights: Annotated[
         Path | None, typer.Option("--weights", help="Actor weights (default: the shipped ones).")
     ] = None,
+    splits: Annotated[
+        str, typer.Option("--splits", help="Also these fixed splits, e.g. 0.05,0.95.")
+    ] = "",
     workers: Annotated[int, typer.Option("--workers", help="Parallel runs.", min=1)] = 2,
     card: Annotated[
         Path | None,
@@ -128,6 +131,7 @@ def evaluate_cmd(
     """The sanity check: trained policy vs a fixed 50/50 split vs a random split (and
     HAF-Static for reference) on held-out seeds."""
     from airan_twin.experiments import Job, aggregate, run_jobs
+    from airan_twin.methods import make_method
     from airan_twin.methods.caora import load_actor
     from airan_twin.scenario import load_scenario
     from haf.tables import aggregate_table
@@ -137,9 +141,12 @@ def evaluate_cmd(
         load_actor(weights)  # fail fast with a clear message
     seed_list = [int(s) for s in _floats(seeds)]
     kw = {"weights": str(weights)} if weights else {}
+    fixed = [f"caora-fixed:{x:g}" for x in _floats(splits)]
+    for name in fixed:
+        make_method(name, sc.epoch_s)  # a bad split fails before any run
     jobs = [
         Job(m, rho, s, horizon, method_kwargs=kw if m == "caora" else {})
-        for m in ("caora", "caora-half", "caora-random", "haf-static")
+        for m in ("caora", "caora-half", "caora-random", *fixed, "haf-static")
         for s in seed_list
     ]
     with _progress() as bar:

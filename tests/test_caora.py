@@ -225,3 +225,13 @@ def test_cli_caora_bad_weights_exit_2_and_sim_runs_caora(tmp_path):
     r = run("sim", "--method", "caora", "--horizon", "3")
     assert r.returncode == 0, r.stderr
     assert "│ caora " in r.stdout and "paper" in r.stdout
+
+
+def test_fixed_split_methods_by_name():
+    from airan_twin.methods import make_method
+
+    m = make_method("caora-fixed:0.9", 5.0)
+    assert isinstance(m, FixedSplit) and m.value == 0.9 and m.name == "caora-fixed:0.9"
+    for bad in ("caora-fixed:1.5", "caora-fixed:x"):
+        with pytest.raises(ValueError, match="in \\[0, 1\\]"):
+            make_method(bad, 5.0)

@@ -58,6 +58,18 @@ TAKES_OPTIONS = NEEDS_AGENT | {"caora"}
 
 def make_method(name: str, epoch_s: float, **kw) -> Method:
     """A method by name; ``haf*`` take ``agent=``, ``critic=`` (weights path) and ``log=``."""
+    if name.startswith("caora-fixed:"):  # a fixed split, e.g. caora-fixed:0.9
+        from airan_twin.methods.caora import FixedSplit
+
+        try:
+            value = float(name.partition(":")[2])
+        except ValueError:
+            value = -1.0
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"{name!r}: the split must be a number in [0, 1]")
+        method = FixedSplit(value)
+        method.name = name  # type: ignore[misc]
+        return method
     if name not in REGISTRY:
         raise ValueError(f"unknown method {name!r}; choose from {', '.join(REGISTRY)}")
     if name == "caora":
