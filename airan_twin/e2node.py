@@ -7,8 +7,14 @@ E2SM-HAF allocation (and migration commands) the twin then applies. The placemen
 decisions do not touch the twin directly: each goes down as an A1 policy through the xApp,
 which validates and enforces it — the path an rApp's decision takes in a RIC.
 
-Between reports the twin serves with the last allocation it received (the "reporting
-granularity" difference to the in-process allocator, which re-solves at every event).
+Between reports the twin serves with the last allocation it received, keeping RAN floors and
+lending idle capacity locally (the "reporting granularity" difference to the in-process
+allocator, which re-solves at every event; docs/rapp.md).
+
+Two ways to build it: :meth:`E2Loop.build` puts the xApp core in this process (``haf record``);
+:meth:`E2Loop.connect` reaches an xApp in another process over gRPC (``E2Relay.Deliver``, the
+envelopes stamped with simulated time) and, with an rApp URL, replaces the placement method by
+a trigger of the rApp's epochs (``haf e2node``, started by ``haf up``).
 """
 
 from __future__ import annotations
