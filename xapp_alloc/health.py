@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from xapp_alloc.httpd import BackgroundServer, QuietHandler
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ ALIVE, READY = "/ric/v1/health/alive", "/ric/v1/health/ready"
 SUB_RESPONSE = "/ric/v1/subscriptions/response"
 
 
-class HealthServer:
+class HealthServer(BackgroundServer):
     def __init__(
         self,
         registry: CollectorRegistry,
@@ -29,10 +29,7 @@ class HealthServer:
         address: str = "0.0.0.0",
         port: int = 8080,
     ) -> None:
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, fmt: str, *args) -> None:
-                log.debug("%s " + fmt, self.address_string(), *args)
-
+        class Handler(QuietHandler):
             def _send(self, code: int, body: bytes, ctype: str) -> None:
                 self.send_response(code)
                 self.send_header("Content-Type", ctype)
@@ -63,15 +60,4 @@ class HealthServer:
                 log.info("subscription response: %s", body[:500].decode(errors="replace"))
                 self._send(200, b"{}", "application/json")
 
-        self.httpd = ThreadingHTTPServer((address, port), Handler)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def start(self) -> int:
-        self.thread.start()
-        return self.port
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(Handler, address, port, "http")

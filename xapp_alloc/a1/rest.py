@@ -13,15 +13,14 @@ from __future__ import annotations
 import json
 import logging
 import re
-import threading
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import jsonschema
 
 from a1_policies.haf_placement import POLICY_TYPE_ID, PolicyError, osc_policy_type, validate_policy
 from xapp_alloc.a1.openapi import BASE, INSTANCE_ID_PATTERN, document
+from xapp_alloc.httpd import BackgroundServer, QuietHandler
 from xapp_alloc.standalone import Standalone
 
 log = logging.getLogger(__name__)
@@ -157,12 +156,9 @@ class A1Api:
         )
 
 
-class _Handler(BaseHTTPRequestHandler):
-    api: A1Api  # set on the subclass made by serve()
+class _Handler(QuietHandler):
+    api: A1Api  # set on the subclass made by A1Server
     server_version = "haf-xapp-a1"
-
-    def log_message(self, fmt: str, *args) -> None:  # through logging, not stderr
-        log.debug("%s " + fmt, self.address_string(), *args)
 
     def _serve(self, method: str) -> None:
         try:
@@ -214,52 +210,17 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(data)
 
-    # Every method reaches dispatch, which answers 405 where the document lists none.
-    def do_GET(self) -> None:
-        self._serve("GET")
-
-    def do_PUT(self) -> None:
-        self._serve("PUT")
-
-    def do_DELETE(self) -> None:
-        self._serve("DELETE")
-
-    def do_POST(self) -> None:
-        self._serve("POST")
-
-    def do_PATCH(self) -> None:
-        self._serve("PATCH")
-
-    def do_OPTIONS(self) -> None:
-        self._serve("OPTIONS")
-
-    def do_TRACE(self) -> None:
-        self._serve("TRACE")
-
-    def do_HEAD(self) -> None:
-        self._serve("HEAD")
-
     def __getattr__(self, name: str):
-        # Any other method token (QUERY, PROPFIND...) gets a 405 too, not http.server's 501.
+        # Every method token (GET, PUT, ... QUERY, PROPFIND) reaches dispatch, which answers 405
+        # where the document lists none (http.server alone would answer 501).
         if name.startswith("do_"):
             return lambda: self._serve(name[3:])
         raise AttributeError(name)
 
 
-class A1Server:
+class A1Server(BackgroundServer):
     """Serves :class:`A1Api` on a thread; ``port`` 0 picks a free one."""
 
     def __init__(self, host: Standalone, address: str = "127.0.0.1", port: int = 10000) -> None:
         handler = type("Handler", (_Handler,), {"api": A1Api(host)})
-        self.httpd = ThreadingHTTPServer((address, port), handler)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, name="a1-rest", daemon=True)
-
-    def start(self) -> int:
-        self.thread.start()
-        return self.port
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(handler, address, port, "a1-rest")
