@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -114,10 +115,8 @@ class _RemotePlacement(Method):
         return None
 
     def summary(self) -> dict:
-        outcomes: dict[str, int] = {}
-        for e in self.epochs:
-            outcomes[e.get("outcome", "?")] = outcomes.get(e.get("outcome", "?"), 0) + 1
-        return {"agent": "rApp", "epochs": outcomes, "unanswered_epochs": self.unanswered}
+        outcomes = Counter(e.get("outcome", "?") for e in self.epochs)
+        return {"agent": "rApp", "epochs": dict(outcomes), "unanswered_epochs": self.unanswered}
 
 
 @dataclass

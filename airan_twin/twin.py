@@ -719,7 +719,6 @@ class Twin:
         if math.inf in floors:
             self.counters.lost_ran_deadlines += 1
         count = [len(inst.active) for inst in insts]
-        mu = [self.inv_mean_work[inst.cat] for inst in insts]
         if self.node_rule is not None:
             first = insts[0]
             is_ran = [inst.cat.is_ran for inst in insts]
@@ -728,6 +727,7 @@ class Twin:
                 first.node.nid, resource, t, cap, is_ran, urg, work, floors, count
             )
         else:
+            mu = [self.inv_mean_work[inst.cat] for inst in insts]
             shares, infeasible = self.rule(cap, urg, work, floors, count, mu)
         if infeasible:
             self.counters.ran_infeasible_events += 1

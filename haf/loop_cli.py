@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import signal
 import threading
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -240,8 +241,6 @@ def e2node_cmd(
     Every --period-ms of simulated time each node reports to the xApp and applies the control it
     answers; with --rapp, each epoch boundary waits for the rApp to run that epoch.
     """
-    import sys
-
     from airan_twin.e2node import E2Loop
     from airan_twin.metrics import live_fulfilment
     from airan_twin.run import make_twin
@@ -250,12 +249,11 @@ def e2node_cmd(
     sc = load_scenario(scenario)
     twin = make_twin(
         sc,
-        "haf",
+        "haf-static",  # HAF's allocation rule and dispatch; the placement is the rApp's
         rho,
         seed,
         horizon,
         external_allocation=True,
-        method_kwargs={"agent": "heuristic"},
     )
     try:
         E2Loop.connect(twin, xapp, rapp_url, period_ms / 1000)
@@ -263,20 +261,16 @@ def e2node_cmd(
         raise UsageError(f"cannot reach the xApp at {xapp}: {type(exc).__name__} {exc}") from None
 
     def tick(t: float) -> None:
-        if progress:
-            f = live_fulfilment(twin.outcomes)
-            line = {"t": round(t, 3), "fulfilment": f, "migrations": twin.counters.migrations}
-            print(json.dumps(line), flush=True)
-
-    import time
+        f = live_fulfilment(twin.outcomes)
+        line = {"t": round(t, 3), "fulfilment": f, "migrations": twin.counters.migrations}
+        print(json.dumps(line), flush=True)
 
     t0 = time.perf_counter()
-    twin.run(progress=tick)
+    twin.run(progress=tick if progress else None)
     res = twin.result(time.perf_counter() - t0)
     if out is not None:
         res.to_json(out)
     print(json.dumps({"done": True, "wall_s": res.wall_s}), flush=True)
-    sys.stdout.flush()
 
 
 from haf import up as _up  # noqa: E402,F401  (registers `haf up`)

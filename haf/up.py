@@ -8,6 +8,7 @@ reproducible from its seed. Ctrl-C stops all three and prints what was reached.
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import socket
@@ -28,7 +29,6 @@ from haf.cli import HorizonOpt, OutOpt, RhoOpt, ScenarioOpt, SeedOpt, UsageError
 
 #: Measured: the closed loop lands within this many points of the in-process run (docs/rapp.md).
 TOLERANCE_PP = 3.0
-APPLIED = 'haf_xapp_a1_policies_total{result="applied"}'
 
 
 def free_port() -> int:
@@ -106,7 +106,7 @@ def _live_table(line: dict, horizon: float, epochs: int) -> Table:
     f = line.get("fulfilment", {})
     t.add_row(
         *(
-            "-" if f.get(g) is None or f[g] != f[g] else f"{f[g]:.1f}"
+            "-" if f.get(g) is None or math.isnan(f[g]) else f"{f[g]:.1f}"
             for g in ("overall", "ran_only", "ai", "large_ai", "small_ai")
         ),
         str(line.get("migrations", 0)),
@@ -115,17 +115,22 @@ def _live_table(line: dict, horizon: float, epochs: int) -> Table:
     return t
 
 
-def _scrape(url: str) -> dict[str, float]:
-    """Prometheus text → {name{labels}: value} (enough for the summary and the tests)."""
-    out: dict[str, float] = {}
-    for line in httpx.get(url, timeout=2.0).text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            try:
-                out[name] = float(value)
-            except ValueError:
-                continue
-    return out
+def _scrape(url: str) -> dict[tuple[str, tuple], float]:
+    """A metrics endpoint as ``{(sample name, sorted labels): value}``."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(url, timeout=2.0).text
+    return {
+        (smp.name, tuple(sorted(smp.labels.items()))): smp.value
+        for fam in text_string_to_metric_families(text)
+        for smp in fam.samples
+    }
+
+
+def _total(metrics: dict[tuple[str, tuple], float], name: str, **labels: str) -> float:
+    """Sum of the samples called ``name`` whose labels include ``labels``."""
+    want = set(labels.items())
+    return sum(v for (n, lab), v in metrics.items() if n == name and want <= set(lab))
 
 
 @app.command("up")
@@ -274,10 +279,10 @@ def up(
     enforced = sum(1 for s in statuses if s.get("enforceStatus") == "ENFORCED")
     console.print(
         f"A1 policies at the xApp: {len(policies)} ({enforced} ENFORCED);"
-        f" xApp: {xm.get('haf_xapp_indications_total', 0):,.0f} indications,"
-        f" {xm.get(APPLIED, 0):.0f} policies applied;"
-        f" rApp: {rm.get('haf_rapp_migrations_total', 0):.0f} migrations issued,"
-        f" {sum(v for k, v in rm.items() if k.startswith('haf_rapp_epochs_total')):.0f} epochs",
+        f" xApp: {_total(xm, 'haf_xapp_indications_total'):,.0f} indications,"
+        f" {_total(xm, 'haf_xapp_a1_policies_total', result='applied'):.0f} policies applied;"
+        f" rApp: {_total(rm, 'haf_rapp_migrations_total'):.0f} migrations issued,"
+        f" {_total(rm, 'haf_rapp_epochs_total'):.0f} epochs",
         highlight=False,
     )
     console.print(f"logs, A1 state and results in {workdir}/", highlight=False)

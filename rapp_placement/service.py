@@ -19,7 +19,7 @@ import logging
 import re
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -181,8 +181,7 @@ class RappService:
         if msg.epoch >= epoch:
             # The xApp already applied a policy of this epoch (we pushed it, then restarted).
             return EpochResult(epoch, "already-decided", detail=f"xApp at epoch {msg.epoch}")
-        snap = from_proto(msg)
-        snap = type(snap)(snap.time, epoch, snap.nodes, snap.instances)  # seed the prompt by k
+        snap = replace(from_proto(msg), epoch=epoch)  # the prompt is seeded by the epoch k
         cands = feasible_candidates(snap, self.cfg.eligible)
         d = decide(self.agent, self.critic, snap, cands, self.cfg.epoch_s)
         if d.source == "llm" or d.source == "fallback":

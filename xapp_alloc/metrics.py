@@ -65,6 +65,7 @@ class InstrumentedCore:
         )
         self.stale = Gauge("haf_xapp_stale_nodes", help_["haf_xapp_stale_nodes"], registry=r)
         self._seen = xc.Counters()
+        self._stale_at_scrape = False
         self._infeasible_nodes: set[str] = set()
 
     def stale_nodes(self, now: float) -> int:
@@ -81,6 +82,7 @@ class InstrumentedCore:
         """Compute the stale gauge at scrape time from ``clock`` (a silent node sends no message
         that would update it)."""
         self.stale.set_function(lambda: self.stale_nodes(clock()))
+        self._stale_at_scrape = True
 
     def handle(
         self, mtype: int, payload: bytes, now: float, sub_id: int = -1, meid: str = ""
@@ -124,4 +126,5 @@ class InstrumentedCore:
                 else:
                     self._infeasible_nodes.discard(out.meid)
         self.infeasible.set(len(self._infeasible_nodes))
-        self.stale.set(self.stale_nodes(now))
+        if not self._stale_at_scrape:  # else computed when scraped, not on every message
+            self.stale.set(self.stale_nodes(now))

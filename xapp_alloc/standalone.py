@@ -61,10 +61,7 @@ class Standalone:
             return True
         if msg.mtype == xc.A1_POLICY_QUERY:
             for req in self.store.recovery_requests():
-                for out in self.core.handle(
-                    xc.A1_POLICY_REQ, req, self.now(), xc.POLICY_TYPE_ID, ""
-                ):
-                    self._route(out)
+                self.a1(req)
             return True
         return False
 

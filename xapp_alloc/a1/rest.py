@@ -86,8 +86,7 @@ class A1Api:
             except PolicyError as exc:
                 raise ApiError(HTTPStatus.BAD_REQUEST, str(exc)) from None
             with self.host.lock:  # store and core change together
-                request, _ = self.store.put(iid, policy)
-                self.host.a1(request)
+                self.host.a1(self.store.put(iid, policy))
             return 202, None
         raise ApiError(
             HTTPStatus.METHOD_NOT_ALLOWED, f"{method} not allowed on {path}", "GET, PUT, DELETE"

@@ -86,12 +86,12 @@ class PolicyStore:
         os.replace(tmp, self.path)  # atomic: a crash leaves the old or the new file
 
     # --- operations (each returns the A1_POLICY_REQ to hand to the core) --------------------------
-    def put(self, instance_id: str, policy: dict[str, Any]) -> tuple[bytes, bool]:
-        """Store (create or update); the request bytes and whether the instance is new."""
-        created = instance_id not in self.records
+    def put(self, instance_id: str, policy: dict[str, Any]) -> bytes:
+        """Store (create or update); the request to hand to the core."""
+        operation = "UPDATE" if instance_id in self.records else "CREATE"
         self.records[instance_id] = PolicyRecord(policy)
         self._save()
-        return policy_request("CREATE" if created else "UPDATE", instance_id, policy), created
+        return policy_request(operation, instance_id, policy)
 
     def delete(self, instance_id: str) -> bytes:
         self.records.pop(instance_id, None)
