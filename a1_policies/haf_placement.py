@@ -6,23 +6,49 @@
   :func:`a1ap_policy_type`.
 
 A policy instance states the placement epoch it belongs to, the migrations to start (ordered;
-the rApp issues at most one per epoch), optionally the full target placement, and the class
-weights of the critic's objective J (11).
+the rApp issues at most one per epoch), optionally the target placement of some or all
+instances (the xApp refuses the policy unless its migrations lead there), and optionally the
+class weights of the objective J (11) (the xApp reports them in the snapshot; the rApp's
+selection uses them). Every number is bounded in the schema itself, so a validated policy is
+plain, finite, small JSON; :func:`parse_policy_request` reads the A1_POLICY_REQ envelope around
+it within size and nesting limits, before anything else looks at it.
+
+The builders here (:func:`policy_id`, :func:`build_policy`, :func:`policy_request`) are the only
+place a policy or its envelope is put together: the rApp, the twin's E2 loop, the standalone A1
+store and ``haf a1`` call them.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 
+from proto import safejson
+from proto.errors import HafError
+from proto.observation import CLASSES, ID_PATTERN, MAX_INSTANCES, MAX_WEIGHT, ClassWeights
+
 POLICY_TYPE_ID = 21000
 POLICY_TYPE_NAME = "haf-placement"
+#: Largest epoch: the largest integer a double holds exactly (JSON numbers are doubles to many
+#: peers, and the control message carries it as uint64).
+MAX_EPOCH = 2**53 - 1
+MAX_MIGRATIONS = 16
+#: A policy instance id (A1-P path segment; the OSC mediator's limit).
+INSTANCE_ID_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+#: An A1_POLICY_REQ (envelope and policy) is at most this large and this deep.
+MAX_REQUEST_BYTES = 64 * 1024
+MAX_REQUEST_DEPTH = 8
 
-_ID = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"}
+_ID = {"type": "string", "pattern": ID_PATTERN}
+_INSTANCE_ID = re.compile(INSTANCE_ID_PATTERN)
 
 POLICY_SCHEMA: dict[str, Any] = {
     "$schema": "http://json-schema.org/draft-07/schema#",
@@ -35,11 +61,13 @@ POLICY_SCHEMA: dict[str, Any] = {
         "epoch": {
             "type": "integer",
             "minimum": 0,
-            "description": "Placement epoch id; a policy for an epoch already applied is ignored.",
+            "maximum": MAX_EPOCH,
+            "description": "Placement epoch id. Migrations of an epoch are applied once; a "
+            "policy for an epoch already applied is OK if identical, refused otherwise.",
         },
         "migrations": {
             "type": "array",
-            "maxItems": 16,
+            "maxItems": MAX_MIGRATIONS,
             "description": "Migrations to start, in order (empty: keep the placement).",
             "items": {
                 "type": "object",
@@ -50,15 +78,20 @@ POLICY_SCHEMA: dict[str, Any] = {
         },
         "placement": {
             "type": "object",
-            "description": "Full target placement, instance id -> node id (optional check).",
+            "description": "Target placement, instance id -> node id: the policy is refused "
+            "unless the placement after its migrations matches every entry.",
+            "maxProperties": MAX_INSTANCES,
             "propertyNames": _ID,
             "additionalProperties": _ID,
         },
         "class_weights": {
             "type": "object",
+            "description": "Weights of J (11) per class (all three, not all zero); in force "
+            "until a later policy sets others or this one is deleted.",
             "additionalProperties": False,
+            "required": list(CLASSES),
             "properties": {
-                k: {"type": "number", "minimum": 0} for k in ("large_ai", "small_ai", "ran_only")
+                k: {"type": "number", "minimum": 0, "maximum": MAX_WEIGHT} for k in CLASSES
             },
         },
         "issued_by": {"type": "string", "maxLength": 64},
@@ -81,8 +114,16 @@ STATUS_SCHEMA: dict[str, Any] = {
 }
 
 
-class PolicyError(ValueError):
-    """A policy does not validate; the message names the offending field."""
+class PolicyError(HafError):
+    """A policy or its A1 request does not validate; the message names the offending field.
+
+    ``instance_id`` is the request's policy instance id when it could be read (the answer to a
+    malformed request carries it), else "".
+    """
+
+    def __init__(self, message: str, instance_id: str = "") -> None:
+        super().__init__(message)
+        self.instance_id = instance_id
 
 
 def osc_policy_type() -> dict[str, Any]:
@@ -105,13 +146,145 @@ _VALIDATOR = jsonschema.Draft7Validator(POLICY_SCHEMA)
 
 
 def validate_policy(policy: Any) -> dict[str, Any]:
-    """Return the policy if valid; raise :class:`PolicyError` naming the first bad field."""
-    errors = sorted(_VALIDATOR.iter_errors(policy), key=lambda e: list(e.absolute_path))
+    """Return the policy if valid; raise :class:`PolicyError` naming the first bad field.
+
+    Beyond the schema: numbers must be finite (a policy parsed by :func:`proto.safejson.loads`
+    already is; one built in Python may not be) and the class weights not all zero.
+    """
+    _check_finite(policy, "policy")
+    errors = sorted(_VALIDATOR.iter_errors(policy), key=lambda e: [str(p) for p in e.absolute_path])
     if errors:
         err = errors[0]
-        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.absolute_path)
-        raise PolicyError(f"policy{where or ''}: {err.message}")
+        raise PolicyError(f"policy{_where(err.absolute_path)}: {_short(err.message)}")
+    weights = policy.get("class_weights")
+    if weights is not None and not any(weights[k] > 0 for k in CLASSES):
+        raise PolicyError("policy.class_weights: at least one weight must be > 0")
     return policy
+
+
+def _where(path: Sequence[object]) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+
+
+def _short(message: str, limit: int = 160) -> str:
+    return message if len(message) <= limit else message[: limit - 1] + "…"
+
+
+def _check_finite(obj: Any, where: str, depth: int = 0) -> None:
+    if depth > MAX_REQUEST_DEPTH:
+        raise PolicyError(f"{where}: nested deeper than {MAX_REQUEST_DEPTH} levels")
+    if isinstance(obj, float) and not math.isfinite(obj):
+        raise PolicyError(f"{where}: must be a finite number, got {obj!r}")
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            _check_finite(v, f"{where}.{k}", depth + 1)
+    elif isinstance(obj, list):
+        for k, v in enumerate(obj):
+            _check_finite(v, f"{where}[{k}]", depth + 1)
+
+
+def class_weights_of(policy: dict[str, Any]) -> ClassWeights | None:
+    w = policy.get("class_weights")
+    return None if w is None else ClassWeights(*(float(w[k]) for k in CLASSES))
+
+
+# --- builders: the one place a policy and its A1 envelope are made ----------------------------
+def policy_id(epoch: int) -> str:
+    """The policy instance id of the rApp's decision for ``epoch``."""
+    return f"haf-epoch-{epoch}"
+
+
+def build_policy(
+    epoch: int,
+    migrations: Sequence[tuple[str, str]],
+    issued_by: str,
+    class_weights: ClassWeights | None = None,
+) -> dict[str, Any]:
+    """A validated policy body: ``migrations`` as (instance id, destination node) pairs."""
+    policy: dict[str, Any] = {
+        "epoch": epoch,
+        "migrations": [{"instance_id": i, "to_node": n} for i, n in migrations],
+        "issued_by": issued_by,
+    }
+    if class_weights is not None:
+        policy["class_weights"] = {k: getattr(class_weights, k) for k in CLASSES}
+    return validate_policy(policy)
+
+
+def policy_request(operation: str, instance_id: str, policy: dict[str, Any] | None) -> bytes:
+    """An A1_POLICY_REQ body as the OSC (Go) mediator sends it: every value a string."""
+    return json.dumps(
+        {
+            "operation": operation,
+            "policy_type_id": str(POLICY_TYPE_ID),
+            "policy_instance_id": instance_id,
+            "payload": json.dumps(policy) if policy is not None else "",
+        }
+    ).encode()
+
+
+# --- the A1_POLICY_REQ envelope, read at the door -------------------------------------------
+@dataclass(frozen=True)
+class PolicyRequest:
+    operation: str  # CREATE | UPDATE | DELETE
+    instance_id: str
+    policy: dict[str, Any] | None  # validated; None for DELETE
+
+
+def _type_id(value: Any) -> int:
+    """The policy type id, as an integer or a string of digits (the Go mediator's form)."""
+    if isinstance(value, bool):
+        raise PolicyError("policy_type_id: must be an integer, got a boolean")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 10:
+        return int(value)
+    raise PolicyError(f"policy_type_id: must be an integer, got {_short(repr(value), 40)}")
+
+
+def parse_policy_request(payload: bytes) -> PolicyRequest:
+    """Read an A1_POLICY_REQ (the Go mediator's all-string form or the older integer/object
+    form) within size and nesting limits, and validate its policy.
+
+    Raises :class:`PolicyError` naming the field; ``instance_id`` on the error is set once the
+    instance id has been read, so the caller can answer ERROR for that instance (a request
+    without a readable instance id can only be dropped).
+    """
+    try:
+        # Non-finite numbers pass here so that the field check below can name them.
+        req = safejson.loads(payload, "A1 request", MAX_REQUEST_BYTES, MAX_REQUEST_DEPTH, False)
+    except HafError as exc:
+        raise PolicyError(str(exc)) from None
+    if not isinstance(req, dict):
+        raise PolicyError("A1 request: must be a JSON object")
+    iid = req.get("policy_instance_id")
+    if not isinstance(iid, str) or not iid:
+        raise PolicyError("policy_instance_id: must be a non-empty string")
+    if _INSTANCE_ID.match(iid) is None:
+        raise PolicyError(f"policy_instance_id: must match {INSTANCE_ID_PATTERN}")
+    type_id = _type_id(req.get("policy_type_id"))
+    if type_id != POLICY_TYPE_ID:
+        raise PolicyError(f"policy_type_id: type {type_id} is not handled here", iid)
+    op = req.get("operation")
+    if not isinstance(op, str) or op.upper() not in ("CREATE", "UPDATE", "DELETE"):
+        raise PolicyError(
+            f"operation: must be CREATE, UPDATE or DELETE, got {_short(repr(op), 40)}", iid
+        )
+    op = op.upper()
+    if op == "DELETE":
+        return PolicyRequest(op, iid, None)
+    body = req.get("payload")
+    if isinstance(body, str):  # the string-valued form of the Go mediator
+        try:
+            body = safejson.loads(body, "payload", MAX_REQUEST_BYTES, MAX_REQUEST_DEPTH, False)
+        except HafError as exc:
+            raise PolicyError(str(exc), iid) from None
+    try:
+        policy = validate_policy(body)
+    except PolicyError as exc:
+        raise PolicyError(str(exc), iid) from None
+    policy["epoch"] = int(policy["epoch"])  # JSON Schema's integer admits 5.0
+    return PolicyRequest(op, iid, policy)
 
 
 def export(directory: Path) -> None:

@@ -19,18 +19,18 @@ a trigger of the rApp's epochs (``haf e2node``, started by ``haf up``).
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from a1_policies.haf_placement import build_policy, policy_id, policy_request
 from airan_twin.methods.base import Method
-from airan_twin.scenario import Scenario
+from airan_twin.scenario import cluster_config
 from airan_twin.twin import Twin
-from proto import haf_pb2
+from proto import haf_pb2, safejson
+from proto.observation import Snapshot
 from rapp_placement.candidates import Candidate
-from rapp_placement.snapshot import Snapshot
 from xapp_alloc import core as xc
 from xapp_alloc.e2 import codec
 from xapp_alloc.replay import config_record
@@ -38,28 +38,6 @@ from xapp_alloc.replay import config_record
 log = logging.getLogger(__name__)
 
 REQUESTOR_ID = 1001  # the xApp's RIC requestor id in the subscription
-
-
-def xapp_config_for(twin: Twin, reporting_period_ms: int = 10) -> xc.XappConfig:
-    """The xApp's view of the cluster (what its config file holds), from the twin's scenario."""
-    return xapp_config_from_scenario(twin.sc, reporting_period_ms)
-
-
-def xapp_config_from_scenario(sc: Scenario, reporting_period_ms: int = 10) -> xc.XappConfig:
-    nodes = tuple(
-        xc.NodeConfig(n.id, n.gpu_capacity, n.cpu_cores, n.gpu_memory, n.kind) for n in sc.nodes
-    )
-    insts = tuple(
-        xc.InstanceConfig(
-            i.id,
-            i.category.value,
-            sc.categories[i.category].weights_gb * 1e9,
-            sc.categories[i.category].reconfig_s,
-            i.node,
-        )
-        for i in sc.instances
-    )
-    return xc.XappConfig(nodes, insts, reporting_period_ms)
 
 
 class _A1Relay(Method):
@@ -136,7 +114,7 @@ class E2Loop:
         """The xApp core in this process; the method's decisions go to it as A1 policies."""
         if not twin.external_allocation:
             raise ValueError("the twin must run with external_allocation=True")
-        config = xapp_config_for(twin, round(period_s * 1000))
+        config = cluster_config(twin.sc, round(period_s * 1000))
         core = xc.XappCore(config)
 
         def send(mtype: int, payload: bytes, sub_id: int, meid: str, now: float):
@@ -178,7 +156,7 @@ class E2Loop:
             answer = relay.Deliver(env, timeout=timeout_s, wait_for_ready=True)
             return [xc.Message(e.mtype, e.payload, e.sub_id, e.meid) for e in answer.envelopes]
 
-        config = xapp_config_for(twin, round(period_s * 1000))
+        config = cluster_config(twin.sc, round(period_s * 1000))
         loop = cls(twin, send, config.instance_ids, period_s, None, None)
         if rapp_url is not None:
             twin.method = _RemotePlacement(twin.method, rapp_url, timeout_s)
@@ -206,24 +184,12 @@ class E2Loop:
             self._apply(out)
 
     def _on_report(self, twin: Twin, node_id: str) -> None:
-        meas = [
-            codec.InstanceMeasurement(
-                r.instance_id,
-                r.work_gpu,
-                r.work_cpu,
-                r.urgency,
-                r.ran_pending_work,
-                r.ran_min_slack,
-                r.kv,
-                r.migrating,
-                r.active,
-                r.queued,
-                r.arrival_work_rate,
-            )
-            for r in twin.node_report(node_id)
-        ]
         header, message = codec.encode_report(
-            twin.now, node_id, self.catalogue, meas, round(self.period_s * 1000)
+            twin.now,
+            node_id,
+            self.catalogue,
+            twin.node_report(node_id),
+            round(self.period_s * 1000),
         )
         self.seq += 1
         payload = codec.encode_indication(
@@ -233,20 +199,11 @@ class E2Loop:
         )
         self.deliver(xc.RIC_INDICATION, payload, -1, node_id)
 
-    def push_policy(self, epoch: int, migrations: list[tuple[str | None, str | None]]) -> None:
+    def push_policy(self, epoch: int, migrations: list[tuple[str, str]]) -> None:
         """An A1 CREATE as the OSC mediator sends it (all-string fields)."""
-        policy = {
-            "epoch": epoch,
-            "migrations": [{"instance_id": i, "to_node": n} for i, n in migrations],
-            "issued_by": "haf-twin",
-        }
-        body = {
-            "operation": "CREATE",
-            "policy_type_id": str(xc.POLICY_TYPE_ID),
-            "policy_instance_id": f"haf-epoch-{epoch}",
-            "payload": json.dumps(policy),
-        }
-        self.deliver(xc.A1_POLICY_REQ, json.dumps(body).encode(), xc.POLICY_TYPE_ID)
+        policy = build_policy(epoch, migrations, "haf-twin")
+        body = policy_request("CREATE", policy_id(epoch), policy)
+        self.deliver(xc.A1_POLICY_REQ, body, xc.POLICY_TYPE_ID)
 
     def _apply(self, out: xc.Message) -> None:
         if out.mtype == xc.RIC_CONTROL_REQ:
@@ -271,4 +228,4 @@ class E2Loop:
             }
             self.twin.set_allocation(ctl.node_id, shares)
         elif out.mtype == xc.A1_POLICY_RESP:
-            self.responses.append(json.loads(out.payload))
+            self.responses.append(safejson.loads(out.payload, "A1_POLICY_RESP"))

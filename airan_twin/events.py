@@ -2,7 +2,8 @@
 
 ``seq`` is a monotone counter, so simultaneous events run in the order they were scheduled and
 every run is deterministic. The model never touches the heap directly: it calls
-:meth:`EventQueue.push` and receives events from :meth:`EventQueue.pop`.
+:meth:`EventQueue.push`, looks ahead with :meth:`EventQueue.peek_time` and receives events from
+:meth:`EventQueue.pop`.
 """
 
 from __future__ import annotations
@@ -40,6 +41,10 @@ class EventQueue:
         time, _, kind, a, b = heapq.heappop(self._heap)
         self.now = time
         return time, kind, a, b
+
+    def peek_time(self) -> float:
+        """Time of the next event; ``inf`` when none is left."""
+        return self._heap[0][0] if self._heap else float("inf")
 
     def __len__(self) -> int:
         return len(self._heap)

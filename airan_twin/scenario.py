@@ -16,6 +16,12 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from proto.errors import HafError
+from proto.observation import ID_PATTERN, ClusterConfig, InstanceConfig, NodeConfig
+from proto.safejson import read_text
+
+MAX_SCENARIO_BYTES = 1 << 20
+
 DEFAULT_SCENARIO = Path(__file__).parent / "scenarios" / "paper.yaml"
 
 GB = 1e9
@@ -23,7 +29,7 @@ TFLOP = 1e12
 GFLOP = 1e9
 
 
-class ScenarioError(ValueError):
+class ScenarioError(HafError):
     """A scenario file is missing, unreadable or invalid; the message says where and why."""
 
 
@@ -43,11 +49,12 @@ class Category(StrEnum):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # No inf/nan anywhere: a capacity of .inf would pass gt=0 and break every ratio.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class NodeSpec(_Model):
-    id: str = Field(min_length=1)
+    id: str = Field(pattern=ID_PATTERN, description="E2 node id (also the KPM sender name)")
     kind: Literal["gpu-heavy", "cpu-heavy", "balanced"]
     hardware: str = ""
     gpu_tflops: float = Field(gt=0, description="effective GPU throughput G_n, TFLOP/s")
@@ -70,7 +77,7 @@ class CategorySpec(_Model):
 
 
 class InstanceSpec(_Model):
-    id: str = Field(min_length=1)
+    id: str = Field(pattern=ID_PATTERN, description="instance id (in KPM measurement names)")
     category: Category
     node: str
     cell: int | None = Field(default=None, ge=1, description="cell served (DU and CU-UP only)")
@@ -191,9 +198,13 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
 
 def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
     """Parse and validate scenario YAML; raise :class:`ScenarioError` naming line and field."""
+    if len(text) > MAX_SCENARIO_BYTES:
+        raise ScenarioError(f"{source}: larger than {MAX_SCENARIO_BYTES} bytes")
     try:
         root = yaml.compose(text)
         data = yaml.safe_load(text)
+    except RecursionError:
+        raise ScenarioError(f"{source}: nested too deeply to be a scenario") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark is not None else source
@@ -219,9 +230,26 @@ def load_scenario(path: str | Path | None = None) -> Scenario:
     """Load a scenario file; ``None`` loads the shipped paper testbed (``scenarios/paper.yaml``)."""
     if path is None:
         return parse_scenario(DEFAULT_SCENARIO.read_text(), DEFAULT_SCENARIO.name)
-    p = Path(path)
     try:
-        text = p.read_text()
-    except OSError as exc:
-        raise ScenarioError(f"{p}: cannot read scenario: {exc.strerror}") from None
-    return parse_scenario(text, str(p))
+        text = read_text(path, "scenario", MAX_SCENARIO_BYTES)
+    except HafError as exc:
+        raise ScenarioError(str(exc)) from None
+    return parse_scenario(text, str(path))
+
+
+def cluster_config(sc: Scenario, reporting_period_ms: int = 10) -> ClusterConfig:
+    """The cluster as the xApp's config states it (``proto.observation.ClusterConfig``)."""
+    nodes = tuple(
+        NodeConfig(n.id, n.gpu_capacity, n.cpu_cores, n.gpu_memory, n.kind) for n in sc.nodes
+    )
+    insts = tuple(
+        InstanceConfig(
+            i.id,
+            i.category.value,
+            sc.categories[i.category].weights_gb * GB,
+            sc.categories[i.category].reconfig_s,
+            i.node,
+        )
+        for i in sc.instances
+    )
+    return ClusterConfig(nodes, insts, reporting_period_ms)

@@ -24,18 +24,18 @@ import copy
 import logging
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from airan_twin.entities import Instance, Node, Req, ReqClass
 from airan_twin.events import Ev, EventQueue
 from airan_twin.methods.allocation import RULES
 from airan_twin.methods.base import Method
 from airan_twin.metrics import Counters, RunResult, summarize
-from airan_twin.scenario import Category, Scenario
+from airan_twin.scenario import Category, Scenario, cluster_config
 from airan_twin.workload.stream import Workload
+from proto.observation import InstanceMeasurement, Snapshot
 from rapp_placement.candidates import Candidate, feasible_candidates
-from rapp_placement.snapshot import InstanceView, NodeView, Snapshot
-from xapp_alloc.demand import DEFAULT_EPSILON
+from xapp_alloc.demand import DEFAULT_EPSILON, ran_floor, ran_pending, urgency
+from xapp_alloc.observation import build_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -45,24 +45,6 @@ CU_REFERENCE_CORES = 1.0
 
 #: External mode: the node serves pending RAN work at this multiple of its floor (15).
 LOCAL_FLOOR_GUARD = 2.0
-
-
-@dataclass(frozen=True)
-class InstanceReport:
-    """What an E2 node reports per resident instance (the xApp's view, see docs/e2-kpm.md)."""
-
-    instance_id: str
-    category: str
-    work_gpu: float  # W^g (13), FLOP
-    work_cpu: float  # W^c (13), core·s
-    urgency: float  # U (14), 1/s
-    ran_pending_work: float  # Σ residual work of pending RAN-only requests
-    ran_min_slack: float  # min (d_r − t − T̂^down) over them, s (inf if none)
-    kv: float  # bytes
-    migrating: bool
-    active: int = 0  # requests being served (or paused by a migration)
-    queued: int = 0  # requests waiting for KV memory or the reconfiguration window
-    arrival_work_rate: float = 0.0  # work routed here per second since the epoch began
 
 
 class Twin:
@@ -98,6 +80,7 @@ class Twin:
         self.node_rule = getattr(method, "node_rule", None)
         self.finish_hook = getattr(method, "on_finish", None)
         self.hop = scenario.hop_delay
+        self.cluster = cluster_config(scenario)  # what the xApp's config says of this cluster
         self.q = EventQueue()
         self.counters = Counters()
         self.nodes: dict[str, Node] = {
@@ -166,7 +149,7 @@ class Twin:
         limit = math.inf if until is None else until
         counters = self.counters
         next_tick = 0.0
-        while q._heap and q._heap[0][0] <= limit:
+        while q and q.peek_time() <= limit:
             t, kind, a, b = q.pop()
             counters.events += 1
             if kind == Ev.STAGE_DONE:
@@ -233,58 +216,11 @@ class Twin:
         return self.q.now
 
     def snapshot(self) -> Snapshot:
-        """The per-epoch state the placement layer sees (spec §3.2)."""
-        t = self.q.now
-        nodes, insts = [], []
-        for node in self.nodes.values():
-            g_alloc = c_alloc = g_floor = c_floor = 0.0
-            active = 0
-            for inst in node.instances:
-                active += len(inst.active)
-                if inst.uses_gpu:
-                    g_alloc += inst.rate
-                else:
-                    c_alloc += inst.rate
-                if inst.cat == Category.DU:
-                    g_floor += min(self._floor(inst, t), node.gpu_cap)
-                elif inst.cat == Category.CU_UP:
-                    c_floor += min(self._floor(inst, t), node.cpu_cap)
-            nodes.append(
-                NodeView(
-                    node.nid,
-                    node.kind,
-                    node.gpu_cap,
-                    node.cpu_cap,
-                    node.mem_cap,
-                    node.mem_used,
-                    min(g_alloc / node.gpu_cap, 1.0),
-                    min(c_alloc / node.cpu_cap, 1.0),
-                    min(g_floor / node.gpu_cap, 1.0),
-                    min(c_floor / node.cpu_cap, 1.0),
-                    active,
-                )
-            )
-        span = max(self.sc.epoch_s, 1e-9)
-        for inst in self.instances.values():
-            backlog = inst.backlog()
-            insts.append(
-                InstanceView(
-                    inst.iid,
-                    inst.cat.value,
-                    inst.node.nid,
-                    inst.weights,
-                    inst.kv_held,
-                    inst.is_migrating(t),
-                    inst.reconfig_s,
-                    backlog if inst.uses_gpu else 0.0,
-                    0.0 if inst.uses_gpu else backlog,
-                    len(inst.active),
-                    sum(1 for r in inst.queue if r.state == Req.QUEUED),
-                    self._urgency(inst, t),
-                    self.arrival_work[inst.iid] / span,
-                )
-            )
-        return Snapshot(t, self.epoch, tuple(nodes), tuple(insts))
+        """The per-epoch state the placement layer sees (spec §3.2): every node's report now,
+        through the one builder the xApp also uses (``xapp_alloc.observation``)."""
+        reports = {nid: self.node_report(nid) for nid in self.nodes}
+        placement = {iid: inst.node.nid for iid, inst in self.instances.items()}
+        return build_snapshot(self.cluster, reports, placement, (), self.epoch, self.q.now)
 
     def candidates(self, snap: Snapshot | None = None) -> list[Candidate]:
         snap = snap or self.snapshot()
@@ -310,18 +246,19 @@ class Twin:
         for nid in self.nodes:
             self.q.push(self.q.now + period_s, Ev.REPORT, nid)
 
-    def node_report(self, node_id: str) -> list[InstanceReport]:
+    def node_report(self, node_id: str) -> list[InstanceMeasurement]:
+        """What the E2 node ``node_id`` reports now of each resident instance (docs/e2-kpm.md)."""
         t = self.q.now
         node = self.nodes[node_id]
         self._sync(node, t)
+        span = max(t - self.epoch_start, 1e-3)
         out = []
         for inst in node.instances:
             w = inst.workload()
             pend, slack = self._ran_pending(inst, t)
             out.append(
-                InstanceReport(
+                InstanceMeasurement(
                     inst.iid,
-                    inst.cat.value,
                     w if inst.uses_gpu else 0.0,
                     0.0 if inst.uses_gpu else w,
                     self._urgency(inst, t),
@@ -329,9 +266,11 @@ class Twin:
                     slack,
                     inst.kv_held,
                     inst.is_migrating(t),
-                    len(inst.active) + len(inst.paused),
+                    len(inst.active),
                     sum(1 for r in inst.queue if r.state == Req.QUEUED),
-                    self.arrival_work[inst.iid] / max(t - self.epoch_start, 1e-3),
+                    self.arrival_work[inst.iid] / span,
+                    inst.queued_work + sum(r.residual for r in inst.paused),
+                    inst.rate,
                 )
             )
         return out
@@ -598,13 +537,7 @@ class Twin:
 
     def _urgency(self, inst: Instance, t: float) -> float:
         """Eq. (14) over the instance's active requests."""
-        eps = self.epsilon
-        cap = 1.0 / eps
-        total = 0.0
-        for r in inst.active.values():  # a plain loop: ~3x faster than sum(genexpr) with max()
-            slack = r.deadline - t
-            total += 1.0 / slack if slack > eps else cap
-        return total
+        return urgency((r.deadline for r in inst.active.values()), t, self.epsilon)
 
     def _downstream(self, req: Req, du: Instance) -> float:
         """``T̂^down`` of a request at the DU: its CU-UP stage at one core, plus a hop if apart."""
@@ -612,25 +545,16 @@ class Twin:
         return req.cu_work / CU_REFERENCE_CORES + (self.hop if cu.node is not du.node else 0.0)
 
     def _ran_pending(self, inst: Instance, t: float) -> tuple[float, float]:
-        """Pending RAN-only work and the minimum slack of eq. (15)'s denominator."""
+        """The two terms of eq. (15) over the instance's pending RAN-only requests."""
         if not inst.ran_active:
             return 0.0, math.inf
-        work = 0.0
-        slack = math.inf
-        du = inst.cat == Category.DU
-        for r in inst.ran_active.values():
-            work += r.residual
-            s = r.deadline - t - (self._downstream(r, inst) if du else 0.0)
-            if s < slack:
-                slack = s
-        return work, slack
+        reqs = inst.ran_active.values()
+        down = [self._downstream(r, inst) for r in reqs] if inst.cat == Category.DU else None
+        return ran_pending([r.residual for r in reqs], [r.deadline for r in reqs], t, down)
 
     def _floor(self, inst: Instance, t: float) -> float:
         """Eq. (15): ``inf`` when the minimum slack is non-positive (deadline lost)."""
-        work, slack = self._ran_pending(inst, t)
-        if work <= 0.0 and slack == math.inf:
-            return 0.0
-        return math.inf if slack <= 0.0 else work / slack
+        return ran_floor(*self._ran_pending(inst, t))
 
     def _reallocate(self, node: Node, t: float) -> None:
         gpu: list[Instance] = []

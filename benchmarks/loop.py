@@ -8,9 +8,9 @@ import time
 
 import httpx
 
-from airan_twin.e2node import E2Loop, xapp_config_from_scenario
+from airan_twin.e2node import E2Loop
 from airan_twin.run import make_twin
-from airan_twin.scenario import load_scenario
+from airan_twin.scenario import cluster_config, load_scenario
 from proto import haf_pb2, haf_pb2_grpc
 from xapp_alloc import core as xc
 from xapp_alloc.a1.rest import A1Server
@@ -33,7 +33,7 @@ def loop_latencies(n: int = 600) -> dict[str, dict]:
     rec = E2Loop.build(twin, 0.02)
     twin.run()
     inds = [r for r in rec.record or [] if r.mtype == xc.RIC_INDICATION and not r.outbound][:n]
-    host = Standalone(xc.XappCore(xapp_config_from_scenario(sc, 20)), envelope_clock=True)
+    host = Standalone(xc.XappCore(cluster_config(sc, 20)), envelope_clock=True)
     host.start()
     server = XappGrpc(host)
     port = server.serve("127.0.0.1:0")

@@ -8,6 +8,7 @@ status and body. Exit codes: 0 done, 1 the endpoint refused or is unreachable, 2
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -15,8 +16,16 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from a1_policies.haf_placement import POLICY_TYPE_ID, PolicyError, validate_policy
+from a1_policies.haf_placement import (
+    INSTANCE_ID_PATTERN,
+    MAX_REQUEST_DEPTH,
+    POLICY_TYPE_ID,
+    PolicyError,
+    validate_policy,
+)
 from haf.cli import UsageError, app, console
+from proto import safejson
+from proto.errors import HafError
 
 a1_app = typer.Typer(
     help="Operator A1-P v2 client: list/create policy types, put/get/delete policies, status.",
@@ -39,7 +48,16 @@ IdArg = Annotated[str, typer.Argument(help="Policy instance id.")]
 def _client(url: str, type_id: int):
     from rapp_placement.a1client import NearRtA1, Retry
 
-    return NearRtA1(url, type_id, Retry(retries=1, backoff_s=0.2, timeout_s=5.0))
+    try:
+        return NearRtA1(url, type_id, Retry(retries=1, backoff_s=0.2, timeout_s=5.0))
+    except HafError as exc:
+        raise UsageError(f"--url: {exc}") from None
+
+
+def _check_id(policy_id: str) -> str:
+    if not re.match(INSTANCE_ID_PATTERN, policy_id):
+        raise UsageError(f"policy id {policy_id[:80]!r}: must match {INSTANCE_ID_PATTERN}")
+    return policy_id
 
 
 def _call(fn, *args):
@@ -53,20 +71,13 @@ def _call(fn, *args):
 
 
 def load_policy_file(path: Path) -> dict:
-    """Read and validate a policy file; UsageError says where it is wrong."""
+    """Read and validate a policy file (bounded: size, depth, finite numbers); the error names
+    the file and the line (bad JSON) or the field (schema)."""
+    policy = safejson.load_file(path, "policy file", MAX_REQUEST_DEPTH)
     try:
-        text = path.read_text()
-    except OSError as exc:
-        raise UsageError(f"{path}: {exc.strerror or exc}") from None
-    try:
-        policy = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{path}:{exc.lineno}:{exc.colno}: not JSON: {exc.msg}") from None
-    try:
-        validate_policy(policy)
+        return validate_policy(policy)
     except PolicyError as exc:
         raise UsageError(f"{path}: {exc}") from None
-    return policy
 
 
 @a1_app.command("types")
@@ -98,6 +109,7 @@ def put_cmd(
     """Validate POLICY_FILE, then PUT it as instance POLICY_ID and wait for its status."""
     from rapp_placement.a1client import wait_enforced
 
+    _check_id(policy_id)
     policy = load_policy_file(policy_file)
     client = _client(url, type_id)
     code = _call(client.put, policy_id, policy)
@@ -123,7 +135,7 @@ def get_cmd(
         ids = _call(client.list_policies)
         console.print("\n".join(ids) or "(no policy instances)", highlight=False)
         return
-    console.print_json(json.dumps(_call(client.get, policy_id)))
+    console.print_json(json.dumps(_call(client.get, _check_id(policy_id))))
 
 
 @a1_app.command("delete")
@@ -131,7 +143,7 @@ def delete_cmd(
     policy_id: IdArg, url: UrlOpt = "http://127.0.0.1:10000", type_id: TypeOpt = POLICY_TYPE_ID
 ) -> None:
     """Delete a policy instance."""
-    _call(_client(url, type_id).delete, policy_id)
+    _call(_client(url, type_id).delete, _check_id(policy_id))
     console.print(f"deleted {policy_id}", highlight=False)
 
 
@@ -140,7 +152,7 @@ def status_cmd(
     policy_id: IdArg, url: UrlOpt = "http://127.0.0.1:10000", type_id: TypeOpt = POLICY_TYPE_ID
 ) -> None:
     """Print a policy instance's enforcement status."""
-    _print_status(policy_id, _call(_client(url, type_id).status, policy_id))
+    _print_status(policy_id, _call(_client(url, type_id).status, _check_id(policy_id)))
 
 
 def _print_status(policy_id: str, st: dict) -> None:

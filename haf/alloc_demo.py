@@ -58,20 +58,18 @@ def run_alloc_demo(sc: Scenario, seed: int) -> list[DemoNode]:
         demands, cats = [], {}
         for inst in (i for i in sc.instances if i.node == node.id):
             reqs = _pending(rng, inst.category, sc)
-            wg = aggregate_workload([r[0] for r in reqs], inst.id)
-            wc = aggregate_workload([r[1] for r in reqs], inst.id)
+            wg = aggregate_workload(r[0] for r in reqs)
+            wc = aggregate_workload(r[1] for r in reqs)
             deadlines = [now + r[2] for r in reqs]
             floor_g = floor_c = 0.0
             if inst.category == Category.DU:
                 # Downstream: the mean CU-UP stage plus one hop (conservative estimate).
                 down = [sc.ran.cu_core_us_mean * 1e-6 + hop] * len(reqs)
-                floor_g = ran_floor_gpu([r[0] for r in reqs], deadlines, now, down, inst.id)
+                floor_g = ran_floor_gpu([r[0] for r in reqs], deadlines, now, down)
             elif inst.category == Category.CU_UP:
-                floor_c = ran_floor_cpu([r[1] for r in reqs], deadlines, now, inst.id)
+                floor_c = ran_floor_cpu([r[1] for r in reqs], deadlines, now)
             demands.append(
-                InstanceDemand(
-                    inst.id, wg, wc, urgency(deadlines, now, instance=inst.id), floor_g, floor_c
-                )
+                InstanceDemand(inst.id, wg, wc, urgency(deadlines, now), floor_g, floor_c)
             )
             cats[inst.id] = inst.category
         nd = NodeDemand(node.id, node.gpu_capacity, node.cpu_cores, tuple(demands))

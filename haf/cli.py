@@ -12,9 +12,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from airan_twin.scenario import ScenarioError, load_scenario
-from airan_twin.workload.trace import TraceError
-from rapp_placement.critic import CriticError
+from airan_twin.scenario import load_scenario
+from proto.errors import HafError
 
 app = typer.Typer(
     help="HAF for AI-RAN: deadline-aware allocator (xApp), placement (rApp), digital twin.",
@@ -32,7 +31,7 @@ ScenarioOpt = Annotated[
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed; same seed, same numbers.")]
 
 
-class UsageError(Exception):
+class UsageError(HafError):
     """Bad input from the user: reported as one line, exit code 2."""
 
 
@@ -677,11 +676,20 @@ from haf import loop_cli as _loop_cli  # noqa: E402,F401
 
 
 def main() -> None:
-    """Console entry point: user errors become one line on stderr and exit code 2."""
+    """Console entry point. Bad input (a :class:`~proto.errors.HafError`: a file, option or
+    document that is wrong, the message naming file, line or field) and a file the system
+    cannot open are one line on stderr and exit code 2. Anything else is a bug: it shows its
+    traceback and exits 1."""
     try:
         app()
-    except (ScenarioError, TraceError, UsageError, ValueError, OSError, CriticError) as exc:
+    except (HafError, OSError) as exc:
         Console(stderr=True, soft_wrap=True).print(
-            f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False
+            f"[bold red]error:[/bold red] {escape(_one_line(exc))}", highlight=False
         )
         sys.exit(2)
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{exc.filename}: {exc.strerror or exc}"
+    return " ".join(str(exc).split())[:2000]

@@ -24,6 +24,8 @@ from haf.cli import (
     app,
     console,
 )
+from proto import safejson
+from proto.errors import HafError
 
 
 def _wait_for_signal() -> None:
@@ -79,48 +81,32 @@ def xapp_cmd(
     http://127.0.0.1:A1-PORT/A1-P/v2/policytypes/21000/policies/ID (see `haf a1`). Ctrl-C or
     SIGTERM stops it. In an OSC RIC the container runs the RMR transport instead (docs/xapp.md).
     """
-    from xapp_alloc import core as xc
-    from xapp_alloc.a1.rest import A1Server
-    from xapp_alloc.a1.store import PolicyStore
-    from xapp_alloc.health import HealthServer
-    from xapp_alloc.metrics import InstrumentedCore
-    from xapp_alloc.standalone import Standalone
-    from xapp_alloc.transport.grpc_server import XappGrpc
+    from xapp_alloc.process import assemble, load_config
 
     if clock not in ("wall", "envelope"):
         raise UsageError(f"--clock must be wall or envelope, not {clock!r}")
-    path = config or (Path(xc.__file__).parent / "deploy" / "config-file.json")
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"{path}: cannot read the xApp config: {exc}") from None
-    cfg = xc.XappConfig.from_dict(data.get("controls", data))
-    inst = InstrumentedCore(xc.XappCore(cfg))
-    host = Standalone(inst, PolicyStore(state), envelope_clock=clock == "envelope")
-    inst.track_staleness(host.now)
-    host.start()  # A1_POLICY_QUERY: stored policies are re-applied
-    server = XappGrpc(host)
-    port = server.serve(grpc_address)
-    a1 = A1Server(host, port=a1_port) if a1_port else None
-    if a1:
-        a1.start()
-    health = HealthServer(inst.registry, address="127.0.0.1", port=metrics_port)
-    health.start()
+    cfg = load_config(config)
+    proc = assemble(
+        cfg,
+        grpc_address=grpc_address,
+        http_address="127.0.0.1",
+        http_port=metrics_port,
+        a1_port=a1_port or None,
+        state=state,
+        envelope_clock=clock == "envelope",
+    )
     console.print(
-        f"haf xApp: gRPC on port {port}"
-        + (f", A1-P on http://127.0.0.1:{a1_port}/A1-P/v2" if a1 else "")
-        + f", metrics on http://127.0.0.1:{health.port}/metrics"
+        f"haf xApp: gRPC on port {proc.grpc_port}"
+        + (f", A1-P on http://127.0.0.1:{proc.a1_port}/A1-P/v2" if proc.a1_port else "")
+        + f", metrics on http://127.0.0.1:{proc.http_port}/metrics"
         + f"; {len(cfg.nodes)} nodes, {len(cfg.instances)} instances,"
-        f" {len(host.store.records)} policies recovered",
+        f" {len(proc.host.store.records) if proc.host.store else 0} policies recovered",
         highlight=False,
     )
     try:
         _wait_for_signal()
     finally:
-        if a1:
-            a1.stop()
-        health.stop()
-        server.stop()
+        proc.stop()
         console.print("haf xApp stopped")
 
 
@@ -174,8 +160,8 @@ def rapp_cmd(
         raise UsageError(f"--trigger must be timer or http, not {trigger!r}")
     if config is not None:
         try:
-            cfg = RappConfig.from_dict(json.loads(config.read_text()))
-        except (OSError, ValueError, TypeError) as exc:
+            cfg = RappConfig.from_dict(safejson.load_file(config, "rApp config"))
+        except HafError as exc:
             raise UsageError(f"{config}: {exc}") from None
     else:
         cfg = RappConfig.from_dict(

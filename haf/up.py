@@ -158,16 +158,15 @@ def up(
     with the `haf sim` table, the in-process HAF run of the same seed beside it, and what the
     xApp's A1 endpoint and both metrics endpoints hold.
     """
-    from airan_twin.e2node import xapp_config_from_scenario
     from airan_twin.metrics import RunResult
-    from airan_twin.scenario import load_scenario
+    from airan_twin.scenario import cluster_config, load_scenario
     from haf.tables import results_table
 
     sc = load_scenario(scenario)
     workdir = Path(tempfile.mkdtemp(prefix="haf-up-")) if out is None else out
     workdir.mkdir(parents=True, exist_ok=True)
     cfg_path = workdir / "xapp-config.json"
-    cfg_path.write_text(json.dumps(xapp_config_from_scenario(sc, period_ms).to_dict()))
+    cfg_path.write_text(json.dumps(cluster_config(sc, period_ms).to_dict()))
     loop = Loop(workdir)
     result_path = workdir / "closed-loop.json"
     last: dict = {}

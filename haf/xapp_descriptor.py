@@ -16,8 +16,7 @@ import json
 from pathlib import Path
 
 from a1_policies.haf_placement import POLICY_TYPE_ID
-from airan_twin.e2node import xapp_config_from_scenario
-from airan_twin.scenario import load_scenario
+from airan_twin.scenario import cluster_config, load_scenario
 from xapp_alloc import core as xc
 from xapp_alloc.metrics import METRICS
 from xapp_alloc.transport.rmr import GRPC_PORT
@@ -79,7 +78,7 @@ CONTROLS_SCHEMA = {
 
 
 def descriptor() -> dict:
-    controls = xapp_config_from_scenario(load_scenario(), reporting_period_ms=10).to_dict()
+    controls = cluster_config(load_scenario(), reporting_period_ms=10).to_dict()
     rx = [NAMES[t] for t in xc.RX_TYPES]
     tx = [NAMES[t] for t in xc.TX_TYPES]
     return {

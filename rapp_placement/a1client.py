@@ -24,6 +24,8 @@ from typing import Any, Protocol
 import httpx
 
 from a1_policies.haf_placement import POLICY_TYPE_ID, osc_policy_type
+from proto import safejson
+from proto.errors import HafError, InputError
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +55,41 @@ class Retry:
     timeout_s: float = 2.0  # per request
 
 
+def check_base_url(base_url: str) -> str:
+    """The endpoint base without a trailing slash; :class:`InputError` if it is not an
+    ``http(s)://host[:port][/path]`` URL."""
+    try:
+        url = httpx.URL(base_url)
+        ok = url.scheme in ("http", "https") and bool(url.host)
+        url.port  # noqa: B018  (raises on a port out of range)
+    except (httpx.InvalidURL, ValueError, TypeError):
+        ok = False
+    if not ok or url.query or url.fragment:
+        raise InputError(f"URL {base_url[:200]!r}: must be http(s)://HOST[:PORT][/PATH]")
+    return base_url.rstrip("/")
+
+
 class _Http:
     def __init__(self, base_url: str, retry: Retry, transport: httpx.BaseTransport | None) -> None:
-        self.base = base_url.rstrip("/")
+        self.base = check_base_url(base_url)
         self.retry = retry
         self.client = httpx.Client(timeout=retry.timeout_s, transport=transport)
+
+    def json(self, method: str, path: str, expect: type, **kw) -> Any:
+        """:meth:`call`, and its body as JSON of type ``expect`` (bounded parse); a body that is
+        not is the peer's error (:class:`A1Error`), not ours."""
+        resp = self.call(method, path, **kw)
+        try:
+            body = safejson.loads(resp.content, "A1 answer")
+        except HafError as exc:
+            raise A1Error(f"{method} {self.base}{path}: {exc}", resp.status_code) from None
+        if not isinstance(body, expect):
+            raise A1Error(
+                f"{method} {self.base}{path}: expected a JSON {expect.__name__}, "
+                f"got {type(body).__name__}",
+                resp.status_code,
+            )
+        return body
 
     def call(
         self, method: str, path: str, json: Any = None, ok: tuple[int, ...] = (200,), **kw
@@ -112,7 +144,8 @@ class NearRtA1:
         return True
 
     def list_types(self) -> list[int]:
-        return [int(t) for t in self.http.call("GET", "/A1-P/v2/policytypes").json()]
+        ids = self.http.json("GET", "/A1-P/v2/policytypes", list)
+        return [int(t) for t in ids if isinstance(t, int) or (isinstance(t, str) and t.isdigit())]
 
     def ensure_type(self) -> None:
         try:
@@ -129,13 +162,13 @@ class NearRtA1:
         ).status_code
 
     def status(self, policy_id: str) -> dict[str, Any]:
-        return self.http.call("GET", self._p(policy_id) + "/status").json()
+        return self.http.json("GET", self._p(policy_id) + "/status", dict)
 
     def get(self, policy_id: str) -> dict[str, Any]:
-        return self.http.call("GET", self._p(policy_id)).json()
+        return self.http.json("GET", self._p(policy_id), dict)
 
     def list_policies(self) -> list[str]:
-        return list(self.http.call("GET", self._p() + "/policies").json())
+        return [str(i) for i in self.http.json("GET", self._p() + "/policies", list)]
 
     def delete(self, policy_id: str) -> None:
         self.http.call("DELETE", self._p(policy_id), ok=(200, 202, 204))
@@ -185,9 +218,9 @@ class Pms:
             self.register()  # the PMS forgot us (restart): register again
 
     def list_types(self) -> list[int]:
-        body = self.http.call(
-            "GET", "/a1-policy/v2/policy-types", params={"ric_id": self.ric_id}
-        ).json()
+        body = self.http.json(
+            "GET", "/a1-policy/v2/policy-types", dict, params={"ric_id": self.ric_id}
+        )
         return [int(t) for t in body.get("policytype_ids", []) if str(t).isdigit()]
 
     def ensure_type(self) -> None:
@@ -210,12 +243,12 @@ class Pms:
         return self.http.call("PUT", "/a1-policy/v2/policies", json=body, ok=(200, 201)).status_code
 
     def status(self, policy_id: str) -> dict[str, Any]:
-        body = self.http.call("GET", f"/a1-policy/v2/policies/{policy_id}/status").json()
+        body = self.http.json("GET", f"/a1-policy/v2/policies/{policy_id}/status", dict)
         inner = body.get("status") if isinstance(body, dict) else None
         return inner if isinstance(inner, dict) else body  # PMS wraps the RIC's status
 
     def get(self, policy_id: str) -> dict[str, Any]:
-        body = self.http.call("GET", f"/a1-policy/v2/policies/{policy_id}").json()
+        body = self.http.json("GET", f"/a1-policy/v2/policies/{policy_id}", dict)
         return body.get("policy_data", body)
 
     def delete(self, policy_id: str) -> None:

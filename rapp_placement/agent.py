@@ -22,9 +22,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from proto.errors import InputError
+from proto.observation import Snapshot
 from rapp_placement.candidates import NOOP, Candidate
 from rapp_placement.prompt import K_DEFAULT, Prompt, build_prompt
-from rapp_placement.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -247,7 +248,7 @@ class ReplayBackend:
         try:
             lines = self.path.read_text().splitlines()
         except OSError as exc:
-            raise ValueError(f"{self.path}: cannot read replay log: {exc.strerror}") from None
+            raise InputError(f"{self.path}: cannot read replay log: {exc.strerror}") from None
         for n, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
@@ -255,7 +256,7 @@ class ReplayBackend:
                 row = json.loads(line)
                 sha, answer = row["prompt_sha256"], row["answer"]
             except (json.JSONDecodeError, KeyError, TypeError):
-                raise ValueError(f"{self.path}:{n}: not a call-log line") from None
+                raise InputError(f"{self.path}:{n}: not a call-log line") from None
             if row.get("source") == "llm" and sha and sha not in self.answers:
                 self.answers[sha] = answer
                 self.backend_name = f"replay({row.get('backend', '?')})"

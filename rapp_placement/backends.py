@@ -13,6 +13,7 @@ import os
 import threading
 from pathlib import Path
 
+from proto.errors import InputError
 from rapp_placement.agent import BackendError, PlacementAgent, ReplayBackend
 from rapp_placement.prompt import Prompt
 
@@ -184,6 +185,6 @@ def make_agent(
         return PlacementAgent(backend, **kw)
     if spec.startswith("replay:"):
         return PlacementAgent(ReplayBackend(spec.partition(":")[2]), **kw)
-    raise ValueError(
+    raise InputError(
         f"unknown agent {spec!r}: heuristic, embedded, ollama[:MODEL[@HOST]] or replay:PATH"
     )

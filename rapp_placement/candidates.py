@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from rapp_placement.snapshot import Snapshot
+from proto.observation import Snapshot
 
 NOOP = "noop"
 DEFAULT_ELIGIBLE = frozenset({"du", "cu-up", "large-ai", "small-ai"})

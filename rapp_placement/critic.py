@@ -22,11 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
+from proto.errors import HafError
+from proto.observation import Snapshot
 from rapp_placement.candidates import Candidate
-from rapp_placement.snapshot import Snapshot
 
 WEIGHTS_PATH = Path(__file__).with_name("critic_weights.pt")
-CLASSES = ("large_ai", "small_ai", "ran_only")
+from proto.observation import CLASSES  # noqa: E402  (the classes of J, critic output order)
+
 #: Class weights of J (11): each class's share of requests on the testbed (about half RAN-only,
 #: the AI half split evenly), so J estimates the paper's request-weighted overall fulfilment.
 DEFAULT_CLASS_WEIGHTS = (0.25, 0.25, 0.5)
@@ -94,7 +96,7 @@ def features(snap: Snapshot, cand: Candidate, epoch_s: float = 5.0) -> np.ndarra
     return np.asarray(out, dtype=np.float32)
 
 
-class CriticError(RuntimeError):
+class CriticError(HafError):
     """The critic's weights file is missing or unusable; the message says which and why."""
 
 
@@ -141,9 +143,13 @@ class Critic:
             return self.model(torch.as_tensor(np.atleast_2d(x), dtype=torch.float32)).numpy()
 
     def score(self, snap: Snapshot, cands: Sequence[Candidate], epoch_s: float = 5.0) -> np.ndarray:
-        """J(s, a) = Σ_c w_c ŷ_c / Σ_c w_c for each candidate (eq. 11's objective)."""
+        """J(s, a) = Σ_c w_c ŷ_c / Σ_c w_c for each candidate (eq. 11's objective).
+
+        ``w`` are the operator's weights when the snapshot carries them (an A1 policy's
+        ``class_weights``, reported by the xApp), else the critic's own."""
         x = np.stack([features(snap, c, epoch_s) for c in cands])
-        w = np.asarray(self.class_weights, dtype=np.float64)
+        chosen = snap.class_weights.as_tuple() if snap.class_weights else self.class_weights
+        w = np.asarray(chosen, dtype=np.float64)
         return self.predict(x) @ w / w.sum()
 
     def save(self, path: str | Path = WEIGHTS_PATH, meta: dict | None = None) -> None:

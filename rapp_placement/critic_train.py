@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from proto.errors import InputError
 from rapp_placement.critic import CLASSES, DEFAULT_CLASS_WEIGHTS, FEATURE_NAMES, Critic
 
 
@@ -81,7 +82,7 @@ def train_critic(
     import torch
 
     if list(data["feature_names"]) != list(FEATURE_NAMES):
-        raise ValueError("dataset features differ from the critic's; regenerate the dataset")
+        raise InputError("dataset features differ from the critic's; regenerate the dataset")
     runs = np.unique(data["run"])
     rng = np.random.default_rng(seed)
     n_val = max(1, round(len(runs) * val_fraction)) if len(runs) > 1 else 0

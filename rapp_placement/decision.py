@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from proto.observation import Snapshot
 from rapp_placement.agent import PlacementAgent
 from rapp_placement.candidates import NOOP, Candidate
 from rapp_placement.critic import Critic
-from rapp_placement.snapshot import Snapshot
 
 
 def select_action(pool: Sequence[Candidate], scores: Sequence[float]) -> Candidate:

@@ -18,8 +18,8 @@ import hashlib
 import random
 from dataclasses import dataclass
 
+from proto.observation import Snapshot
 from rapp_placement.candidates import Candidate
-from rapp_placement.snapshot import Snapshot
 
 K_DEFAULT = 3
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import threading
 import time
@@ -34,19 +35,17 @@ from prometheus_client import (
     generate_latest,
 )
 
+from a1_policies.haf_placement import build_policy, policy_id
 from proto import haf_pb2, haf_pb2_grpc
+from proto.errors import ConfigError
+from proto.wire import from_proto
 from rapp_placement.a1client import A1Error, A1Target, NearRtA1, Pms, Retry, wait_enforced
 from rapp_placement.backends import make_agent
 from rapp_placement.candidates import DEFAULT_ELIGIBLE, feasible_candidates
 from rapp_placement.critic import WEIGHTS_PATH, Critic
 from rapp_placement.decision import decide
-from rapp_placement.wire import from_proto
 
 log = logging.getLogger(__name__)
-
-
-def policy_id(epoch: int) -> str:
-    return f"haf-epoch-{epoch}"
 
 
 @dataclass
@@ -68,16 +67,37 @@ class RappConfig:
     eligible: tuple[str, ...] = tuple(sorted(DEFAULT_ELIGIBLE))
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> RappConfig:
+    def from_dict(cls, d: Any) -> RappConfig:
+        """A validated config; :class:`ConfigError` names the first bad field."""
+        if not isinstance(d, dict):
+            raise ConfigError("rApp config: must be a JSON object")
         known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(d) - known)
+        unknown = sorted(map(str, set(d) - known))
         if unknown:
-            raise ValueError(f"rApp config: unknown field(s) {', '.join(unknown)}")
-        cfg = cls(**d)
+            raise ConfigError(f"rApp config: unknown field(s) {', '.join(unknown)}")
+        defaults = cls()
+        for name, value in d.items():
+            want = type(getattr(defaults, name))
+            if name == "critic":
+                ok = value is None or isinstance(value, str)
+            elif want is float:
+                ok = isinstance(value, int | float) and not isinstance(value, bool)
+                ok = ok and math.isfinite(value) and 0 <= value <= 86400
+            elif want is int:
+                ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 1000
+            elif want is tuple:
+                ok = isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
+            else:
+                ok = isinstance(value, want) and len(value) <= 2048
+            if not ok:
+                raise ConfigError(
+                    f"rApp config: {name}: {value!r:.80} is not a valid {want.__name__}"
+                )
+        cfg = cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
         if cfg.a1_mode not in ("a1p", "pms"):
-            raise ValueError(f"rApp config: a1_mode must be a1p or pms, not {cfg.a1_mode!r}")
+            raise ConfigError(f"rApp config: a1_mode must be a1p or pms, not {cfg.a1_mode!r}")
         if cfg.epoch_s <= 0 or cfg.llm_deadline_s <= 0:
-            raise ValueError("rApp config: epoch_s and llm_deadline_s must be positive")
+            raise ConfigError("rApp config: epoch_s and llm_deadline_s must be positive")
         return cfg
 
 
@@ -194,11 +214,7 @@ class RappService:
         res = EpochResult(epoch, "noop", d.choice.cid, d.source, score, scores=d.scores)
         if d.choice.is_noop:
             return res
-        policy = {
-            "epoch": epoch,
-            "migrations": [{"instance_id": d.choice.instance_id, "to_node": d.choice.dst}],
-            "issued_by": "haf-rapp",
-        }
+        policy = build_policy(epoch, [(d.choice.instance_id, d.choice.dst)], "haf-rapp")  # type: ignore[list-item]
         return self._push(res, policy)
 
     def _push(self, res: EpochResult, policy: dict[str, Any]) -> EpochResult:

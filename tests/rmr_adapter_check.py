@@ -84,11 +84,11 @@ def check_routing() -> None:
     gRPC StateService shares."""
     from xapp_alloc.metrics import InstrumentedCore
     from xapp_alloc.standalone import Standalone
-    from xapp_alloc.transport.rmr import RmrTransport, _Locked
+    from xapp_alloc.transport.rmr import RmrTransport
 
     rmr.rmr_send_msg = sender(0)
     host = Standalone(InstrumentedCore(xc.XappCore(CONFIG)), clock=lambda: 1.0)
-    tr = RmrTransport(_Locked(host), wait_for_ready=False, use_fake_sdl=True, clock=lambda: 1.0)
+    tr = RmrTransport(host, wait_for_ready=False, use_fake_sdl=True, clock=lambda: 1.0)
     counters = host.inner.counters
     try:
         assert sent[0][0] == xc.A1_POLICY_QUERY, sent

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from proto.observation import InstanceView, NodeView, Snapshot
 from rapp_placement.candidates import NOOP, feasible_candidates, migration_id
-from rapp_placement.snapshot import InstanceView, NodeView, Snapshot
 
 CATS = ("du", "cu-up", "large-ai", "small-ai")
 

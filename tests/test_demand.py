@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from xapp_alloc import aggregate_workload, ran_floor_cpu, ran_floor_gpu, urgency
+from xapp_alloc.demand import ran_floor, ran_pending
 
 
 def test_workload_is_sum_of_residuals():
@@ -49,16 +52,43 @@ def test_non_positive_slack_is_a_lost_deadline():
     assert ran_floor_gpu([1.0], [1.0], now=0.5, downstream_time=[0.6]) == math.inf
 
 
-@pytest.mark.parametrize(
-    ("call", "fragment"),
-    [
-        (lambda: aggregate_workload([1.0, -1.0], "du-3"), r"residual_work\[1\] of du-3"),
-        (lambda: urgency([math.nan], 0.0, instance="llm-1"), r"deadlines\[0\] of llm-1"),
-        (lambda: urgency([1.0], 0.0, epsilon=0.0), "epsilon"),
-        (lambda: ran_floor_cpu([1.0], [1.0, 2.0], 0.0, "cu-2"), "cu-2 differ in length"),
-        (lambda: ran_floor_gpu([1.0], [1.0], 0.0, [-1.0], "du-1"), r"downstream_time\[0\] of du-1"),
-    ],
-)
-def test_bad_input_is_named(call, fragment):
-    with pytest.raises(ValueError, match=fragment):
-        call()
+# --- each equation against an independent formula (fractions / numpy), and its invariants ---
+finite = st.floats(-1e6, 1e6, allow_nan=False)
+work = st.floats(0, 1e12, allow_nan=False)
+
+
+@given(st.lists(st.tuples(work, finite, st.floats(0, 10)), max_size=12), finite)
+def test_ran_pending_and_floor_match_the_definition_of_15(reqs, now):
+    res = [r[0] for r in reqs]
+    dl = [r[1] for r in reqs]
+    down = [r[2] for r in reqs]
+    pend, slack = ran_pending(res, dl, now, down)
+    if not reqs:
+        assert (pend, slack) == (0.0, math.inf) and ran_floor(pend, slack) == 0.0
+        return
+    assert pend == pytest.approx(float(sum(Fraction(x) for x in res)), rel=1e-12, abs=1e-300)
+    assert slack == pytest.approx(min(d - now - t for d, t in zip(dl, down, strict=True)), abs=1e-6)
+    f = ran_floor(pend, slack)
+    if pend <= 0:
+        assert f == 0.0
+    elif slack <= 0:
+        assert f == math.inf
+    else:
+        assert f == pytest.approx(pend / slack)
+        assert f * slack == pytest.approx(pend)  # the floor finishes the work on the tightest slack
+
+
+@given(st.lists(finite, max_size=20), finite, st.floats(1e-9, 1e-3))
+def test_urgency_matches_numpy_of_14(deadlines, now, eps):
+    ref = float(np.sum(1.0 / np.maximum(np.asarray(deadlines, dtype=float) - now, eps)))
+    assert urgency(deadlines, now, eps) == pytest.approx(ref, rel=1e-9)
+
+
+@given(st.lists(work, max_size=30))
+def test_workload_13_is_the_exact_sum(res):
+    assert aggregate_workload(res) == float(sum(Fraction(x) for x in res))
+
+
+def test_floor_is_monotone_in_work_and_slack():
+    assert ran_floor(2.0, 1.0) > ran_floor(1.0, 1.0) > ran_floor(1.0, 2.0) > 0.0
+    assert ran_floor(0.0, -1.0) == 0.0  # nothing left to serve: no floor, even past the deadline

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from proto.observation import InstanceView, NodeView, Snapshot
 from rapp_placement.agent import BackendError, PlacementAgent, parse_shortlist
 from rapp_placement.backends import EmbeddedBackend, embedded_model_path
 from rapp_placement.candidates import Candidate
 from rapp_placement.prompt import Prompt
-from rapp_placement.snapshot import InstanceView, NodeView, Snapshot
 
 try:
     MODEL = embedded_model_path()

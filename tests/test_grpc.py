@@ -8,8 +8,8 @@ import grpc
 import pytest
 
 from proto import haf_pb2, haf_pb2_grpc
+from proto.wire import from_proto, to_proto
 from rapp_placement.candidates import feasible_candidates
-from rapp_placement.wire import from_proto, to_proto
 from tests.test_xapp import CONFIG, _indication, a1
 from xapp_alloc import core as xc
 from xapp_alloc.e2 import codec
@@ -31,9 +31,11 @@ def test_e2_stream_and_snapshot(served):
     server, channel = served
     relay = haf_pb2_grpc.E2RelayStub(channel)
     meas = [
-        codec.InstanceMeasurement("du-1", 5e10, 0, 2000.0, 5e10, 5e-4, 4 * 0, False, 2, 0, 1e12),
         codec.InstanceMeasurement(
-            "large-ai-1", 4e14, 0, 3.0, 0, float("inf"), 5e9, False, 40, 7, 8e13
+            "du-1", 5e10, 0, 2000.0, 5e10, 5e-4, 4 * 0, False, 2, 0, 1e12, 0.0, 4e13
+        ),
+        codec.InstanceMeasurement(
+            "large-ai-1", 4e14, 0, 3.0, 0, float("inf"), 5e9, False, 40, 7, 8e13, 2e14, 2.025e14
         ),
     ]
     pol = {"epoch": 1, "migrations": [{"instance_id": "small-ai-1", "to_node": "tiny"}]}
@@ -56,7 +58,8 @@ def test_e2_stream_and_snapshot(served):
     assert node.ran_floor_gpu_util == pytest.approx(5e10 / 5e-4 / 2.425e14)
     assert node.mem_used == pytest.approx((4 + 28) * 1e9 + 5e9)
     llm = view.instance("large-ai-1")
-    assert (llm.backlog_gpu, llm.queued_requests, llm.arrival_work_rate) == (4e14, 7, 8e13)
+    # Backlog: active work (13) + waiting work; the node serves Σ ServedShare (all of its GPU).
+    assert (llm.backlog_gpu, llm.queued_requests, llm.arrival_work_rate) == (6e14, 7, 8e13)
     assert view.instance("small-ai-1").migrating and view.instance("small-ai-1").node_id == "tiny"
     # What the rApp does next: candidates straight from the served snapshot.
     cids = {c.cid for c in feasible_candidates(view)}

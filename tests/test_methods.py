@@ -17,8 +17,8 @@ from airan_twin.methods.game_theory import GameTheory
 from airan_twin.methods.lyapunov import Lyapunov
 from airan_twin.run import simulate
 from airan_twin.scenario import load_scenario
+from proto.observation import InstanceView, NodeView, Snapshot
 from rapp_placement.candidates import feasible_candidates
-from rapp_placement.snapshot import InstanceView, NodeView, Snapshot
 from tests.twin_helpers import ai_req, twin_for, two_llm_scenario
 
 # Node of 100 units: a DU with floor 20, an LLM with lots of work, a small model with a little.

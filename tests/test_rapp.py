@@ -41,7 +41,7 @@ class Xapp:
         meas = [
             codec.InstanceMeasurement("large-ai-1", 4e14, 0, 3.0, 0, math.inf, 5 * GB, False, 4)
         ]
-        self.host.handle(xc.RIC_INDICATION, _indication(meas), -1, "balanced-1")
+        self.host.handle(xc.RIC_INDICATION, _indication(meas), 10.0, -1, "balanced-1")
 
     def stop(self) -> None:
         self.a1.stop()
@@ -281,7 +281,11 @@ def test_stale_reports_are_flagged_and_the_last_allocation_kept():
     clock = {"t": 0.0}
     inst = InstrumentedCore(xc.XappCore(CONFIG))
     inst.track_staleness(lambda: clock["t"])
-    meas = [codec.InstanceMeasurement("large-ai-1", 4e14, 0, 3.0, 0, math.inf, 5 * GB, False, 4)]
+    meas = [
+        codec.InstanceMeasurement(
+            "large-ai-1", 4e14, 0, 3.0, 0, math.inf, 5 * GB, False, 4, served_share=1.2e14
+        )
+    ]
     inst.handle(xc.RIC_INDICATION, _indication(meas), 0.0, -1, "balanced-1")
     kept = dict(inst.core.views["balanced-1"].allocation)
     assert inst.registry.get_sample_value("haf_xapp_stale_nodes") == 0
@@ -289,7 +293,9 @@ def test_stale_reports_are_flagged_and_the_last_allocation_kept():
     assert inst.registry.get_sample_value("haf_xapp_stale_nodes") == 1
     assert inst.core.views["balanced-1"].allocation == kept and kept
     snap = inst.core.snapshot(clock["t"])
-    assert {n.node_id: n.gpu_util for n in snap.nodes}["balanced-1"] > 0
+    # The snapshot still shows the node's last good report (what it serves: 1.2e14 FLOP/s).
+    gpu_util = {n.node_id: n.gpu_util for n in snap.nodes}["balanced-1"]
+    assert gpu_util == pytest.approx(1.2e14 / 2.425e14)
 
 
 def test_config_rejects_unknown_fields_and_bad_modes():
@@ -302,12 +308,12 @@ def test_config_rejects_unknown_fields_and_bad_modes():
 def test_twin_goes_on_when_the_rapp_is_down():
     """The twin as E2 nodes over gRPC with the rApp unreachable: the epoch trigger fails, the
     placement stays, simulated time goes on, and the run says so."""
-    from airan_twin.e2node import E2Loop, xapp_config_from_scenario
+    from airan_twin.e2node import E2Loop
     from airan_twin.run import make_twin
-    from airan_twin.scenario import load_scenario
+    from airan_twin.scenario import cluster_config, load_scenario
 
     sc = load_scenario(None)
-    host = Standalone(xc.XappCore(xapp_config_from_scenario(sc, 100)), envelope_clock=True)
+    host = Standalone(xc.XappCore(cluster_config(sc, 100)), envelope_clock=True)
     server = XappGrpc(host)
     port = server.serve("127.0.0.1:0")
     try:

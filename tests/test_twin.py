@@ -224,7 +224,7 @@ def test_e2_report_hook_and_external_allocation():
     twin.run()
     rep = {r.instance_id: r for r in seen[0][2]}
     assert set(rep) == {"du-1", "cu-up-1", "large-ai-1"}
-    assert rep["large-ai-1"].kv == pytest.approx(1e9)
+    assert rep["large-ai-1"].kv_bytes == pytest.approx(1e9)
     assert rep["large-ai-1"].work_gpu == pytest.approx(10e12)
     assert rep["large-ai-1"].urgency == pytest.approx(1 / (10.0 - 0.0005))
     # Before the first report nothing is allocated: the request waits for the xApp.

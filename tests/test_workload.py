@@ -40,10 +40,13 @@ def test_loader_reads_relative_times_and_tokens(tmp_path):
     ("text", "fragment"),
     [
         (GOOD.replace("GeneratedTokens", "Output"), "t.csv:1: missing column(s) GeneratedTokens"),
-        (GOOD.replace("396,109", "396,-3"), "t.csv:3: GeneratedTokens: must be an integer >= 0"),
+        (
+            GOOD.replace("396,109", "396,-3"),
+            "t.csv:3: GeneratedTokens: must be an integer in 0..10000000",
+        ),
         (
             GOOD.replace("879,55", "x,55"),
-            "t.csv:4: ContextTokens: must be an integer >= 0, got 'x'",
+            "t.csv:4: ContextTokens: must be an integer in 0..10000000, got 'x'",
         ),
         (GOOD.replace("18:15:51.2224670", "18:15:40.0"), "t.csv:4: TIMESTAMP: goes backwards"),
         (GOOD.replace("2023-11-16 18:15:50", "yesterday"), "t.csv:3: TIMESTAMP: not a timestamp"),

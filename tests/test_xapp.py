@@ -93,7 +93,7 @@ def test_policy_is_validated_enforced_and_answered(string_form):
                 {"instance_id": "small-ai-1", "to_node": "balanced-1"},
                 {"instance_id": "small-ai-1", "to_node": "tiny"},
             ],
-            "already migrating",
+            "moved twice",
         ),
     ],
 )
@@ -166,8 +166,8 @@ def test_migration_commands_ride_on_the_next_control_of_the_source_node():
             codec.encode_indication(codec.E2apIndication(1, 1, 2, 1, 1, b"\x00", b"\xff\xff")),
             "kpm-header",
         ),
-        (xc.A1_POLICY_REQ, b"{not json", "invalid-json"),
-        (xc.A1_POLICY_REQ, b"[1, 2]", "invalid-json"),
+        (xc.A1_POLICY_REQ, b"{not json", "a1-invalid"),
+        (xc.A1_POLICY_REQ, b"[1, 2]", "a1-invalid"),
         (4242, b"hello", "unknown-type"),
         (xc.RIC_INDICATION, b"\x00" * (xc.MAX_PAYLOAD + 1), "oversize"),
     ],
@@ -213,7 +213,7 @@ def test_recorded_a1_answers():
     answers = [json.loads(r.payload) for r in records if r.mtype == xc.A1_POLICY_RESP]
     assert [a["status"] for a in answers] == ["OK", "ERROR", "ERROR"]
     assert "unknown node 'nowhere-7'" in answers[1]["reason"]
-    assert "already migrating" in answers[2]["reason"]
+    assert "large-ai-1 is migrating" in answers[2]["reason"]
 
 
 def test_corrupted_records_are_reported_by_position_and_skipped(tmp_path):
@@ -260,6 +260,6 @@ def test_bad_input_is_logged_once_per_kind_per_interval(caplog):
             core.handle(xc.A1_POLICY_REQ, b"{x", t)
         core.handle(4242, b"", 62.0)
     lines = [r.getMessage() for r in caplog.records]
-    assert sum("invalid-json" in m for m in lines) == 2  # t=0 and t=61 (60 s interval)
+    assert sum("a1-invalid" in m for m in lines) == 2  # t=0 and t=61 (60 s interval)
     assert sum("unknown-type" in m for m in lines) == 1
-    assert core.counters.dropped["invalid-json"] == 4  # every one counted
+    assert core.counters.dropped["a1-invalid"] == 4  # every one counted

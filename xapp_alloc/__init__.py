@@ -1,7 +1,11 @@
 """Near-RT RIC xApp: the deadline-aware GPU/CPU allocation layer of HAF (paper §III-C).
 
-The allocator (eqs. 16–19) and its demand terms (eqs. 13–15) are pure functions shared by the
-xApp and the digital twin; the xApp service around them is built in later modules.
+This package exports the allocator (eqs. 16–19, :mod:`xapp_alloc.allocator`) and its demand
+terms (eqs. 13–15, :mod:`xapp_alloc.demand`): pure functions that the xApp core and the digital
+twin both call. The xApp service is in :mod:`xapp_alloc.core` (the state machine),
+:mod:`xapp_alloc.observation` (the rApp's snapshot), :mod:`xapp_alloc.e2` (codecs),
+:mod:`xapp_alloc.a1` (A1-P REST and policy store), :mod:`xapp_alloc.transport` (RMR, gRPC) and
+:mod:`xapp_alloc.process` (assembly).
 """
 
 from xapp_alloc.allocator import (
@@ -18,8 +22,10 @@ from xapp_alloc.allocator import (
 from xapp_alloc.demand import (
     DEFAULT_EPSILON,
     aggregate_workload,
+    ran_floor,
     ran_floor_cpu,
     ran_floor_gpu,
+    ran_pending,
     urgency,
 )
 
@@ -33,8 +39,10 @@ __all__ = [
     "aggregate_workload",
     "allocate_node",
     "allocation_objective",
+    "ran_floor",
     "ran_floor_cpu",
     "ran_floor_gpu",
+    "ran_pending",
     "solve_share",
     "solve_share_batch",
     "urgency",

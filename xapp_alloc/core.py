@@ -1,46 +1,83 @@
 """The xApp's core: a pure state machine — message type + bytes in, messages out.
 
 ``XappCore.handle(mtype, payload, now, sub_id, meid)`` returns the messages to send. No I/O, no
-clock, no threads: every transport (RMR, gRPC, HTTP, file replay) is a thin adapter around it,
-and a recording replayed through it gives the same outputs bit for bit.
+clock, no threads: every transport (RMR, gRPC, HTTP, file replay) is a thin adapter around a
+:class:`Handler`, and a recording replayed through it gives the same outputs bit for bit.
 
-* RIC_INDICATION (12050): E2AP → E2SM-KPM report of one node → demand terms (13)–(15) →
-  allocator (16)–(19) → E2SM-HAF control in an E2AP RIC_CONTROL_REQ (12040) to that node, with
-  any migration it must carry out.
-* A1_POLICY_REQ (20010): the HAF placement policy (string-valued or older integer/object form),
-  validated against the policy type and enforced — each migration checked against the known
-  instances and nodes, GPU memory (4) at the destination and instances already reconfiguring —
-  and answered with A1_POLICY_RESP (20011). A rejected policy leaves the placement unchanged.
+* RIC_INDICATION (12050): E2AP → E2SM-KPM report of one node, every value range-checked into
+  :class:`~proto.observation.InstanceMeasurement` records → demand terms (13)–(15) → allocator
+  (16)–(19) → E2SM-HAF control in an E2AP RIC_CONTROL_REQ (12040) to that node, with any
+  migration it must carry out. A report with one bad value is dropped whole (counted by kind);
+  the node's last good report stays.
+* A1_POLICY_REQ (20010): the HAF placement policy, read within size and depth limits and
+  validated (``a1_policies.haf_placement.parse_policy_request``), checked against the cluster
+  (instances, nodes, target placement), then the epoch rule: identical to what is applied → OK;
+  conflicting or stale → ERROR with the reason; new → checked against the live state (memory
+  (4) from the last good reports, instances migrating per the xApp or their E2 node) and
+  applied, or ERROR. A1_POLICY_RESP (20011) answers; a refused policy changes nothing.
 * :meth:`XappCore.start` gives the A1_POLICY_QUERY (20012) that recovers policies after a
   restart; RIC_HEALTH_CHECK_REQ (100) is answered with 101.
-* Bad input (malformed E2AP, KPM or protobuf bytes, unknown message types, oversize payloads,
-  invalid JSON) is counted by kind and dropped; the state is left as it was.
+* Bad input (malformed E2AP, KPM or JSON bytes, values out of range, unknown message types,
+  oversize payloads) is counted by kind and dropped; nothing a peer sends raises out of
+  :meth:`XappCore.handle`. docs/xapp.md lists every bound and every reason.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-from collections import Counter
+from collections import Counter, OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from a1_policies.haf_placement import POLICY_TYPE_ID, PolicyError, validate_policy
-from proto import haf_pb2
+from a1_policies.haf_placement import (
+    POLICY_TYPE_ID,
+    PolicyError,
+    class_weights_of,
+    parse_policy_request,
+)
+from proto import haf_pb2, safejson
+from proto.observation import (
+    ClassWeights,
+    ClusterConfig,
+    InstanceConfig,
+    InstanceMeasurement,
+    NodeConfig,
+)
+from proto.wire import to_proto
 from xapp_alloc.allocator import InstanceDemand, NodeDemand, allocate_node
+from xapp_alloc.demand import ran_floor
 from xapp_alloc.e2 import codec
+from xapp_alloc.observation import build_snapshot
 
 log = logging.getLogger(__name__)
 
 RIC_HEALTH_CHECK_REQ, RIC_HEALTH_CHECK_RESP = 100, 101
 RIC_CONTROL_REQ, RIC_INDICATION = 12040, 12050
 A1_POLICY_REQ, A1_POLICY_RESP, A1_POLICY_QUERY = 20010, 20011, 20012
+#: Every RMR message type the xApp receives or sends, by its RIC name: the dispatch table below,
+#: the metrics' labels and the descriptor's ``rxMessages``/``txMessages`` all use these names.
+MESSAGE_NAMES: dict[int, str] = {
+    RIC_HEALTH_CHECK_REQ: "RIC_HEALTH_CHECK_REQ",
+    RIC_HEALTH_CHECK_RESP: "RIC_HEALTH_CHECK_RESP",
+    RIC_CONTROL_REQ: "RIC_CONTROL_REQ",
+    RIC_INDICATION: "RIC_INDICATION",
+    A1_POLICY_REQ: "A1_POLICY_REQ",
+    A1_POLICY_RESP: "A1_POLICY_RESP",
+    A1_POLICY_QUERY: "A1_POLICY_QUERY",
+}
 RX_TYPES = (RIC_HEALTH_CHECK_REQ, RIC_INDICATION, A1_POLICY_REQ)
 TX_TYPES = (RIC_HEALTH_CHECK_RESP, RIC_CONTROL_REQ, A1_POLICY_RESP, A1_POLICY_QUERY)
 MAX_PAYLOAD = 64 * 1024
+MAX_POLICIES = 1024  # policy instances held at once; more are refused
+APPLIED_EPOCHS_KEPT = 256  # migrations of this many recent epochs are kept for the epoch rule
 HANDLER_ID = "haf-xapp"
 LOG_INTERVAL_S = 60.0  # bad input is logged once per kind per interval, and always counted
+
+# The config types are the contracts' (one record per fact); the xApp's config is the cluster.
+XappConfig = ClusterConfig
+__all__ = ["Handler", "InstanceConfig", "Message", "NodeConfig", "XappConfig", "XappCore"]
 
 
 @dataclass(frozen=True)
@@ -51,72 +88,19 @@ class Message:
     meid: str = ""
 
 
-@dataclass(frozen=True)
-class NodeConfig:
-    node_id: str
-    gpu_capacity: float  # FLOP/s
-    cpu_capacity: float  # cores
-    mem_capacity: float  # bytes
-    kind: str = ""  # gpu-heavy | cpu-heavy | balanced (shown to the rApp)
+class Handler(Protocol):
+    """The seam every transport talks to: the core, the instrumented core and the standalone
+    host implement exactly this (httpx's ``BaseTransport.handle_request`` in spirit)."""
 
+    def start(self) -> list[Message]:
+        """Messages to send when the transport is up (A1_POLICY_QUERY)."""
+        ...
 
-@dataclass(frozen=True)
-class InstanceConfig:
-    instance_id: str
-    category: str  # du | cu-up | large-ai | small-ai
-    weights: float  # bytes
-    reconfig_s: float
-    node_id: str  # initial placement
-
-
-@dataclass(frozen=True)
-class XappConfig:
-    nodes: tuple[NodeConfig, ...]
-    instances: tuple[InstanceConfig, ...]
-    reporting_period_ms: int = 100
-    stale_after_s: float = 1.0
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> XappConfig:
-        try:
-            return cls(
-                tuple(
-                    NodeConfig(
-                        n["node_id"],
-                        float(n["gpu_capacity"]),
-                        float(n["cpu_capacity"]),
-                        float(n["mem_capacity"]),
-                        str(n.get("kind", "")),
-                    )
-                    for n in d["nodes"]
-                ),
-                tuple(
-                    InstanceConfig(
-                        i["instance_id"],
-                        i["category"],
-                        float(i["weights"]),
-                        float(i["reconfig_s"]),
-                        i["node_id"],
-                    )
-                    for i in d["instances"]
-                ),
-                int(d.get("reporting_period_ms", 100)),
-                float(d.get("stale_after_s", 1.0)),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"xApp config: missing or bad field {exc}") from None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "nodes": [vars(n) | {} for n in self.nodes],
-            "instances": [vars(i) | {} for i in self.instances],
-            "reporting_period_ms": self.reporting_period_ms,
-            "stale_after_s": self.stale_after_s,
-        }
-
-    @property
-    def instance_ids(self) -> list[str]:
-        return [i.instance_id for i in self.instances]
+    def handle(
+        self, mtype: int, payload: bytes, now: float, sub_id: int = -1, meid: str = ""
+    ) -> list[Message]:
+        """One inbound message at time ``now``: the messages to send in answer."""
+        ...
 
 
 @dataclass
@@ -132,18 +116,22 @@ class Counters:
 
 @dataclass
 class NodeView:
-    """What the xApp knows of a node: its last report and the allocation it sent."""
+    """What the xApp knows of a node: its last good report and the allocation it sent."""
 
     collected_at: float = -math.inf
     received_at: float = -math.inf
-    measurements: tuple[codec.InstanceMeasurement, ...] = ()
+    measurements: tuple[InstanceMeasurement, ...] = ()
     allocation: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+
+class _Refused(Exception):
+    """A policy the xApp will not apply; the message is the reason sent back."""
 
 
 class XappCore:
     """Holds the cluster view; :meth:`handle` is the only way state changes."""
 
-    def __init__(self, config: XappConfig) -> None:
+    def __init__(self, config: ClusterConfig) -> None:
         self.config = config
         self.nodes = {n.node_id: n for n in config.nodes}
         self.instances = {i.instance_id: i for i in config.instances}
@@ -151,18 +139,25 @@ class XappCore:
         self.placement: dict[str, str] = {i.instance_id: i.node_id for i in config.instances}
         self.migrating_until: dict[str, float] = {}
         self.views: dict[str, NodeView] = {n.node_id: NodeView() for n in config.nodes}
-        self.policies: dict[str, dict[str, Any]] = {}  # instance id -> policy body
-        self.epoch = 0  # last applied policy epoch
+        self.policies: dict[str, dict[str, Any]] = {}  # policy instance id -> policy body
+        self.epoch = 0  # last applied policy epoch (0 before any)
+        self.applied: OrderedDict[int, str] = OrderedDict()  # epoch -> its migrations (JSON)
+        self.weights: OrderedDict[str, ClassWeights] = OrderedDict()  # policy id -> J weights
         self.pending: dict[str, list[haf_pb2.MigrationCommand]] = {}  # source node -> commands
         self.counters = Counters()
         self.last_infeasible: dict[str, bool] = {}  # node -> was its last allocation infeasible
         self._last_logged: dict[str, float] = {}  # kind -> time of its last log line
         self._now = 0.0  # the time of the message being handled (given, never read from a clock)
+        self._dispatch: dict[int, Callable[[bytes, float, int, str], list[Message]]] = {
+            RIC_INDICATION: self._on_indication,
+            A1_POLICY_REQ: self._on_policy,
+            RIC_HEALTH_CHECK_REQ: self._on_health_check,
+        }
 
     # --- entry points ----------------------------------------------------------------------------
     def start(self) -> list[Message]:
         """Messages to send on start: recover A1 policies (the mediator re-sends CREATEs)."""
-        body = json.dumps({"policy_type_id": POLICY_TYPE_ID}).encode()
+        body = safejson.dumps({"policy_type_id": POLICY_TYPE_ID}).encode()
         return [Message(A1_POLICY_QUERY, body, POLICY_TYPE_ID)]
 
     def handle(
@@ -170,64 +165,62 @@ class XappCore:
     ) -> list[Message]:
         self._now = now
         if len(payload) > MAX_PAYLOAD:
-            return self._drop("oversize", f"{len(payload)} bytes (type {mtype})")
-        if mtype == RIC_INDICATION:
-            return self._on_indication(payload, now, meid)
-        if mtype == A1_POLICY_REQ:
-            return self._on_policy(payload, now)
-        if mtype == RIC_HEALTH_CHECK_REQ:
-            return [Message(RIC_HEALTH_CHECK_RESP, b"OK\n", sub_id, meid)]
-        return self._drop("unknown-type", f"message type {mtype}")
+            return self.drop("oversize", f"{len(payload)} bytes (type {mtype})")
+        on = self._dispatch.get(mtype)
+        if on is None:
+            return self.drop("unknown-type", f"message type {mtype}")
+        return on(payload, now, sub_id, meid)
 
-    def _drop(self, kind: str, detail: str) -> list[Message]:
+    def drop(self, kind: str, detail: str) -> list[Message]:
+        """Count a refused input by kind; log it at most once per kind per interval."""
         self.counters.dropped[kind] += 1
         last = self._last_logged.get(kind)
-        if last is None or self._now - last >= LOG_INTERVAL_S:  # the counters carry the rest
+        if last is None or not self._now - last < LOG_INTERVAL_S:  # the counters carry the rest
             self._last_logged[kind] = self._now
             log.warning(
                 "dropped %s: %s (%d so far; logged at most once per %g s per kind)",
                 kind,
-                detail,
+                detail[:300],
                 self.counters.dropped[kind],
                 LOG_INTERVAL_S,
             )
         return []
 
+    def _on_health_check(self, payload: bytes, now: float, sub_id: int, meid: str):
+        return [Message(RIC_HEALTH_CHECK_RESP, b"OK\n", sub_id, meid)]
+
     # --- E2 -----------------------------------------------------------------------------------
-    def _on_indication(self, payload: bytes, now: float, meid: str) -> list[Message]:
+    def _on_indication(self, payload: bytes, now: float, sub_id: int, meid: str) -> list[Message]:
         try:
             ind = codec.decode_indication(payload)
             collected, sender, meas = codec.decode_report(ind.header, ind.message, self.catalogue)
         except codec.E2DecodeError as exc:
-            return self._drop(exc.kind, str(exc))
+            return self.drop(exc.kind, str(exc))
         node_id = meid or sender
         if node_id not in self.nodes:
-            return self._drop("unknown-node", node_id)
-        resident = [m for m in meas if m.instance_id in self.instances]
-        self._learn_residency(node_id, resident)
+            return self.drop("unknown-node", repr(node_id[:80]))
+        # Validated: from here on the report is the node's last good one.
+        self._learn_residency(node_id, meas)
         self.counters.indications += 1
         view = self.views[node_id]
-        view.collected_at, view.received_at, view.measurements = collected, now, tuple(resident)
-        control = self.allocate(node_id, resident, collected)
+        view.collected_at, view.received_at, view.measurements = collected, now, tuple(meas)
+        control = self.allocate(node_id, meas, collected)
         self.counters.controls += 1
         body = codec.encode_control(ind.requestor_id, ind.instance_id, control.SerializeToString())
         return [Message(RIC_CONTROL_REQ, body, -1, node_id)]
 
     def allocate(
-        self, node_id: str, meas: list[codec.InstanceMeasurement], collected_at: float
+        self, node_id: str, meas: list[InstanceMeasurement], collected_at: float
     ) -> haf_pb2.E2smHafControl:
         """Eqs. (13)–(19) on one node's report; the E2SM-HAF control that answers it."""
         node = self.nodes[node_id]
         demands = []
         for m in meas:
-            cat = self.instances[m.instance_id].category
             if m.migrating:
                 demands.append(InstanceDemand(m.instance_id, 0.0, 0.0, 0.0))
                 continue
-            floor = 0.0
-            if m.ran_pending_work > 0.0:
-                # Eq. (15) from the reported pending work and minimum slack.
-                floor = m.ran_pending_work / m.ran_min_slack if m.ran_min_slack > 0 else math.inf
+            cat = self.instances[m.instance_id].category
+            floor = ran_floor(m.ran_pending_work, m.ran_min_slack)
             demands.append(
                 InstanceDemand(
                     m.instance_id,
@@ -269,41 +262,34 @@ class XappCore:
         return ctl
 
     # --- A1 -----------------------------------------------------------------------------------
-    def _on_policy(self, payload: bytes, now: float) -> list[Message]:
+    def _on_policy(self, payload: bytes, now: float, sub_id: int, meid: str) -> list[Message]:
         try:
-            req = json.loads(payload)
-            if not isinstance(req, dict):
-                raise ValueError("not a JSON object")
-        except (ValueError, UnicodeDecodeError) as exc:
-            return self._drop("invalid-json", str(exc))
-        op = str(req.get("operation", "")).upper()
-        iid = str(req.get("policy_instance_id", ""))
-        try:
-            type_id = int(req.get("policy_type_id"))
-        except (TypeError, ValueError):
-            return [self._resp(iid, "ERROR", "policy_type_id is not a number")]
-        if type_id != POLICY_TYPE_ID:
-            return [self._resp(iid, "ERROR", f"policy type {type_id} is not handled here")]
-        if op == "DELETE":
+            req = parse_policy_request(payload)
+        except PolicyError as exc:
+            if not exc.instance_id:  # nothing to answer to: count and drop
+                return self.drop("a1-invalid", str(exc))
+            return [self._reject(exc.instance_id, str(exc))]
+        iid = req.instance_id
+        if req.operation == "DELETE":
             self.policies.pop(iid, None)
+            self.weights.pop(iid, None)
             self.counters.policies_deleted += 1
             return [self._resp(iid, "DELETED")]
-        if op not in ("CREATE", "UPDATE"):
-            return [self._resp(iid, "ERROR", f"unknown operation {op!r}")]
-        body = req.get("payload")
-        if isinstance(body, str | bytes):  # the string-valued form of the Go mediator
-            try:
-                body = json.loads(body)
-            except ValueError as exc:
-                return [self._reject(iid, f"payload is not JSON: {exc}")]
+        policy = req.policy
+        assert policy is not None
+        if iid not in self.policies and len(self.policies) >= MAX_POLICIES:
+            return [self._reject(iid, f"{MAX_POLICIES} policy instances are held already")]
         try:
-            validate_policy(body)
-        except PolicyError as exc:
+            moves = self._admit(iid, policy, now)
+        except _Refused as exc:
             return [self._reject(iid, str(exc))]
-        reason = self._enforce(body, now)
-        if reason:
-            return [self._reject(iid, reason)]
-        self.policies[iid] = body
+        if moves is not None:
+            self._apply(policy, moves, now)
+        self.policies[iid] = policy
+        weights = class_weights_of(policy)
+        self.weights.pop(iid, None)
+        if weights is not None:
+            self.weights[iid] = weights  # the latest policy with weights is in force
         self.counters.policies_applied += 1
         return [self._resp(iid, "OK")]
 
@@ -321,53 +307,99 @@ class XappCore:
         }
         if reason:
             body["reason"] = reason
-        return Message(A1_POLICY_RESP, json.dumps(body).encode(), POLICY_TYPE_ID)
+        return Message(A1_POLICY_RESP, safejson.dumps(body).encode(), POLICY_TYPE_ID)
 
-    def _enforce(self, policy: dict[str, Any], now: float) -> str:
-        """Check every migration, then start them all; '' or the reason for rejecting."""
-        epoch = int(policy["epoch"])
-        if epoch <= self.epoch and self.epoch > 0:
-            return ""  # already applied (a retry or a recovered policy): idempotent
+    def _admit(
+        self, iid: str, policy: dict[str, Any], now: float
+    ) -> list[tuple[str, str, str]] | None:
+        """Check a validated policy; the migrations to start (None: nothing to apply).
+
+        Raises :class:`_Refused` with the reason. Order: what the cluster can never accept
+        (unknown ids), then the epoch rule, then the live state (migrating, memory (4)), then
+        the target placement.
+        """
+        migrations = [(m["instance_id"], m["to_node"]) for m in policy["migrations"]]
+        seen: set[str] = set()
+        for k, (inst, dst) in enumerate(migrations):
+            if inst not in self.instances:
+                raise _Refused(f"migrations[{k}].instance_id: unknown instance {inst!r}")
+            if dst not in self.nodes:
+                raise _Refused(f"migrations[{k}].to_node: unknown node {dst!r}")
+            if inst in seen:
+                raise _Refused(f"migrations[{k}].instance_id: {inst} is moved twice")
+            seen.add(inst)
+        target = policy.get("placement", {})
+        for inst, node in target.items():
+            if inst not in self.instances:
+                raise _Refused(f"placement.{inst}: unknown instance")
+            if node not in self.nodes:
+                raise _Refused(f"placement.{inst}: unknown node {node!r}")
+        if self.policies.get(iid) == policy:
+            return None  # an identical retry (epoch 0 too): already done
+        if not migrations:
+            self._check_target(target, self.placement)
+            return None  # moves nothing: no epoch to order (weights, a placement check)
+        epoch = policy["epoch"]
+        key = safejson.dumps(migrations)
+        if epoch in self.applied:
+            if self.applied[epoch] != key:
+                raise _Refused(f"epoch: {epoch} was already applied with other migrations")
+            return None  # the same decision (e.g. recovered under another id): already done
+        if self.applied and epoch <= self.epoch:
+            raise _Refused(f"epoch: {epoch} is stale, epoch {self.epoch} is already applied")
         placement = dict(self.placement)
         kv = self._kv_map()
         mem = self._memory_in_use(kv)
-        busy = {i for i, until in self.migrating_until.items() if until > now}
+        flagged = {
+            m.instance_id for v in self.views.values() for m in v.measurements if m.migrating
+        }
         moves = []
-        for k, mig in enumerate(policy["migrations"]):
-            iid, dst = mig["instance_id"], mig["to_node"]
-            if iid not in self.instances:
-                return f"migrations[{k}]: unknown instance {iid!r}"
-            if dst not in self.nodes:
-                return f"migrations[{k}]: unknown node {dst!r}"
-            if iid in busy:
-                return f"migrations[{k}]: {iid} is already migrating"
-            src = placement[iid]
+        for k, (inst, dst) in enumerate(migrations):
+            if self.migrating_until.get(inst, -math.inf) > now or inst in flagged:
+                raise _Refused(f"migrations[{k}]: {inst} is migrating")
+            src = placement[inst]
             if src == dst:
                 continue  # already there (e.g. a policy recovered after a restart): satisfied
-            need = self.instances[iid].weights + kv.get(iid, 0.0)
+            need = self.instances[inst].weights + kv.get(inst, 0.0)
             if mem[dst] + need > self.nodes[dst].mem_capacity:
-                return (
-                    f"migrations[{k}]: {iid} needs {need / 1e9:.1f} GB on {dst}, "
+                raise _Refused(
+                    f"migrations[{k}]: {inst} needs {need / 1e9:.1f} GB on {dst}, "
                     f"{(self.nodes[dst].mem_capacity - mem[dst]) / 1e9:.1f} GB free (4)"
                 )
             mem[dst] += need
             mem[src] -= need
-            placement[iid] = dst
-            busy.add(iid)
-            moves.append((iid, src, dst))
-        for iid, src, dst in moves:
-            inst = self.instances[iid]
-            self.migrating_until[iid] = now + inst.reconfig_s
+            placement[inst] = dst
+            moves.append((inst, src, dst))
+        self._check_target(target, placement)
+        return moves
+
+    def _check_target(self, target: dict[str, str], placement: dict[str, str]) -> None:
+        for inst, node in target.items():
+            if placement[inst] != node:
+                raise _Refused(
+                    f"placement.{inst}: the policy expects {node}, "
+                    f"its migrations leave it on {placement[inst]}"
+                )
+
+    def _apply(self, policy: dict[str, Any], moves: list[tuple[str, str, str]], now: float) -> None:
+        epoch = policy["epoch"]
+        for inst, src, dst in moves:
+            reconfig = self.instances[inst].reconfig_s
+            self.migrating_until[inst] = now + reconfig
+            self.placement[inst] = dst
             self.pending.setdefault(src, []).append(
                 haf_pb2.MigrationCommand(
-                    instance_id=iid, to_node=dst, epoch=epoch, reconfig_s=inst.reconfig_s
+                    instance_id=inst, to_node=dst, epoch=epoch, reconfig_s=reconfig
                 )
             )
-        self.placement = placement
+        self.applied[epoch] = safejson.dumps(
+            [(m["instance_id"], m["to_node"]) for m in policy["migrations"]]
+        )
+        while len(self.applied) > APPLIED_EPOCHS_KEPT:
+            self.applied.popitem(last=False)
         self.epoch = max(self.epoch, epoch)
-        return ""
 
-    def _learn_residency(self, node_id: str, resident: list[codec.InstanceMeasurement]) -> None:
+    def _learn_residency(self, node_id: str, resident: list[InstanceMeasurement]) -> None:
         """Reports are the ground truth of where instances are: after a restart the xApp starts
         from the config's placement, and recovered policies must not move anything twice."""
         for m in resident:
@@ -397,59 +429,22 @@ class XappCore:
         return mem
 
     # --- the state snapshot the rApp reads ---------------------------------------------------
-    def snapshot(self, now: float) -> haf_pb2.StateSnapshot:
-        """Nodes and instances as the xApp knows them (spec 3.2: what the agent's prompt needs).
+    @property
+    def class_weights(self) -> ClassWeights | None:
+        """The J weights in force: those of the latest applied policy that has them."""
+        return next(reversed(self.weights.values()), None)
 
-        Built from the config, the latest report of each node, the allocations sent and the
-        migrations in progress. An instance's backlog is its reported residual work (13).
-        """
-        snap = haf_pb2.StateSnapshot(time=now, epoch=self.epoch)
-        meas = {m.instance_id: m for v in self.views.values() for m in v.measurements}
-        mem = self._memory_in_use(self._kv_map())
-        for node_id, node in self.nodes.items():
-            view = self.views[node_id]
-            g = sum(a[0] for a in view.allocation.values())
-            c = sum(a[1] for a in view.allocation.values())
-            floor_g = floor_c = 0.0
-            active = 0
-            for m in view.measurements:
-                active += m.active
-                if m.ran_pending_work > 0 and not m.migrating:
-                    f = m.ran_pending_work / m.ran_min_slack if m.ran_min_slack > 0 else math.inf
-                    cat = self.instances[m.instance_id].category
-                    if cat == "du":
-                        floor_g += min(f, node.gpu_capacity)
-                    elif cat == "cu-up":
-                        floor_c += min(f, node.cpu_capacity)
-            snap.nodes.add(
-                node_id=node_id,
-                kind=node.kind,
-                gpu_capacity=node.gpu_capacity,
-                cpu_capacity=node.cpu_capacity,
-                mem_capacity=node.mem_capacity,
-                mem_used=mem[node_id],
-                gpu_util=min(g / node.gpu_capacity, 1.0),
-                cpu_util=min(c / node.cpu_capacity, 1.0),
-                ran_floor_gpu_util=min(floor_g / node.gpu_capacity, 1.0),
-                ran_floor_cpu_util=min(floor_c / node.cpu_capacity, 1.0),
-                active_requests=active,
-            )
-        for iid, inst in self.instances.items():
-            m = meas.get(iid)
-            migrating = self.migrating_until.get(iid, -math.inf) > now or bool(m and m.migrating)
-            snap.instances.add(
-                instance_id=iid,
-                category=inst.category,
-                node_id=self.placement[iid],
-                weights=inst.weights,
-                kv=m.kv_bytes if m else 0.0,
-                migrating=migrating,
-                reconfig_s=inst.reconfig_s,
-                backlog_gpu=m.work_gpu if m else 0.0,
-                backlog_cpu=m.work_cpu if m else 0.0,
-                active_requests=m.active if m else 0,
-                queued_requests=m.queued if m else 0,
-                urgency=m.urgency if m else 0.0,
-                arrival_work_rate=m.arrival_work_rate if m else 0.0,
-            )
-        return snap
+    def snapshot(self, now: float) -> haf_pb2.StateSnapshot:
+        """The rApp's snapshot (``xapp_alloc.observation.build_snapshot``) from the last good
+        report of every node, the placement and the migrations in progress."""
+        busy = {i for i, until in self.migrating_until.items() if until > now}
+        snap = build_snapshot(
+            self.config,
+            {nid: v.measurements for nid, v in self.views.items()},
+            self.placement,
+            busy,
+            self.epoch,
+            now,
+            self.class_weights,
+        )
+        return to_proto(snap)

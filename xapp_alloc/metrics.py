@@ -1,9 +1,10 @@
 """Prometheus metrics of the xApp, kept outside the pure core.
 
-:class:`InstrumentedCore` wraps :meth:`XappCore.handle`: it times each call and turns the core's
-counters and views into metrics. The transports hand it to their server (a standalone process
-exposes ``/metrics`` with ``prometheus_client``); the names are listed in the descriptor's
-``metrics`` section (xapp_alloc/deploy/config-file.json), which a test keeps in step.
+:class:`InstrumentedCore` is a :class:`~xapp_alloc.core.Handler` around the core: it times
+each call and turns the core's counters and views into metrics. The transports hand it to
+their server (a standalone process exposes ``/metrics`` with ``prometheus_client``); the
+names are listed in the descriptor's ``metrics`` section (xapp_alloc/deploy/config-file.json),
+which a test keeps in step.
 """
 
 from __future__ import annotations
@@ -13,12 +14,6 @@ import time
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from xapp_alloc import core as xc
-
-MTYPE_NAMES = {
-    xc.RIC_INDICATION: "RIC_INDICATION",
-    xc.A1_POLICY_REQ: "A1_POLICY_REQ",
-    xc.RIC_HEALTH_CHECK_REQ: "RIC_HEALTH_CHECK_REQ",
-}
 
 #: (name, type, help) of every metric, as exposed (counters gain a ``_total`` suffix).
 METRICS = (
@@ -84,12 +79,16 @@ class InstrumentedCore:
         self.stale.set_function(lambda: self.stale_nodes(clock()))
         self._stale_at_scrape = True
 
+    def start(self) -> list[xc.Message]:
+        return self.core.start()
+
     def handle(
         self, mtype: int, payload: bytes, now: float, sub_id: int = -1, meid: str = ""
     ) -> list[xc.Message]:
         t0 = time.perf_counter()
         outs = self.core.handle(mtype, payload, now, sub_id, meid)
-        self.latency.labels(MTYPE_NAMES.get(mtype, "other")).observe(time.perf_counter() - t0)
+        name = xc.MESSAGE_NAMES.get(mtype, "other") if mtype in xc.RX_TYPES else "other"
+        self.latency.labels(name).observe(time.perf_counter() - t0)
         self._update(outs, now)
         return outs
 

@@ -9,24 +9,33 @@ every control respects capacity (3) and the RAN floors of its report.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from proto import haf_pb2
+from proto import haf_pb2, safejson
+from proto.errors import HafError, InputError
+from proto.observation import ClusterConfig, InstanceMeasurement, NodeConfig
 from xapp_alloc import core as xc
+from xapp_alloc.demand import ran_floor
 from xapp_alloc.e2 import codec
 from xapp_alloc.tracefile import TraceProblem, read_trace
 
 CONFIG_MTYPE = -1
 
 
-def config_record(config: xc.XappConfig) -> haf_pb2.TraceRecord:
+def config_record(config: ClusterConfig) -> haf_pb2.TraceRecord:
     return haf_pb2.TraceRecord(
-        timestamp=0.0, mtype=CONFIG_MTYPE, payload=json.dumps(config.to_dict()).encode()
+        timestamp=0.0, mtype=CONFIG_MTYPE, payload=safejson.dumps(config.to_dict()).encode()
     )
+
+
+def read_config_record(rec: haf_pb2.TraceRecord) -> ClusterConfig:
+    """The xApp config a recording starts with; :class:`HafError` naming the bad field."""
+    if rec.mtype != CONFIG_MTYPE:
+        raise InputError("the recording does not start with a config record")
+    return ClusterConfig.from_dict(safejson.loads(rec.payload, "config record"))
 
 
 @dataclass
@@ -43,13 +52,16 @@ class ReplayReport:
 
     @property
     def ok(self) -> bool:
-        return not (self.mismatches or self.capacity_violations or self.floor_violations)
+        """Every output reproduced and every check passed, and no record was unreadable."""
+        return not (
+            self.mismatches or self.capacity_violations or self.floor_violations or self.problems
+        )
 
 
 def check_control(
     ctl: haf_pb2.E2smHafControl,
-    node: xc.NodeConfig,
-    report: Sequence[codec.InstanceMeasurement],
+    node: NodeConfig,
+    report: Sequence[InstanceMeasurement],
     category: dict[str, str],
 ) -> list[str]:
     """Capacity (3) and, when feasible, the RAN floors (15) of the report it answers."""
@@ -71,7 +83,7 @@ def check_control(
         for m in report:
             if m.migrating or m.ran_pending_work <= 0 or m.instance_id not in alloc:
                 continue
-            floor = m.ran_pending_work / m.ran_min_slack
+            floor = ran_floor(m.ran_pending_work, m.ran_min_slack)
             cat = category[m.instance_id]
             got = alloc[m.instance_id].gpu_flops if cat == "du" else alloc[m.instance_id].cpu_cores
             if cat in ("du", "cu-up") and got < floor * (1 - 1e-9):
@@ -80,18 +92,24 @@ def check_control(
 
 
 def replay(path: str | Path) -> ReplayReport:
+    """Replay a recording; :class:`HafError` (naming the file) if it has no usable config."""
     records, problems = read_trace(path)
     rep = ReplayReport(problems=problems)
-    if not records or records[0].mtype != CONFIG_MTYPE:
-        rep.mismatches.append("the recording does not start with a config record")
-        return rep
-    config = xc.XappConfig.from_dict(json.loads(records[0].payload))
+    if not records:
+        raise InputError(f"{path}: no readable record")
+    try:
+        config = read_config_record(records[0])
+    except HafError as exc:
+        raise InputError(f"{path}: record 0: {exc}") from None
     core = xc.XappCore(config)
     category = {i.instance_id: i.category for i in config.instances}
     expected = [r for r in records[1:] if r.outbound]
     produced: list[xc.Message] = list(core.start())
-    for rec in records[1:]:
+    for k, rec in enumerate(records[1:], start=1):
         if rec.outbound:
+            continue
+        if not math.isfinite(rec.timestamp):
+            rep.problems.append(TraceProblem(k, -1, f"timestamp {rec.timestamp!r} is not finite"))
             continue
         rep.inbound += 1
         outs = core.handle(rec.mtype, rec.payload, rec.timestamp, rec.sub_id, rec.meid)

@@ -11,6 +11,7 @@ from airan_twin.methods.haf import Haf
 from airan_twin.methods.lyapunov import Lyapunov
 from airan_twin.methods.round_robin import RoundRobin
 from airan_twin.methods.static import HafStatic
+from proto.errors import InputError
 from rapp_placement.backends import make_agent
 
 
@@ -66,12 +67,12 @@ def make_method(name: str, epoch_s: float, **kw) -> Method:
         except ValueError:
             value = -1.0
         if not 0.0 <= value <= 1.0:
-            raise ValueError(f"{name!r}: the split must be a number in [0, 1]")
+            raise InputError(f"{name!r}: the split must be a number in [0, 1]")
         method = FixedSplit(value)
         method.name = name  # type: ignore[misc]
         return method
     if name not in REGISTRY:
-        raise ValueError(f"unknown method {name!r}; choose from {', '.join(REGISTRY)}")
+        raise InputError(f"unknown method {name!r}; choose from {', '.join(REGISTRY)}")
     if name == "caora":
         kw = {k: v for k, v in kw.items() if k == "weights"}
     return REGISTRY[name](epoch_s, **(kw if name in TAKES_OPTIONS else {}))

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
+from proto.observation import Snapshot
 from rapp_placement.candidates import Candidate
-from rapp_placement.snapshot import Snapshot
 
 Dispatch = Literal["least-backlog", "round-robin"]
 

@@ -11,8 +11,8 @@ improves its utility the most (by more than ``threshold``, relative) moves; othe
 from __future__ import annotations
 
 from airan_twin.methods.base import Method
+from proto.observation import Snapshot
 from rapp_placement.candidates import Candidate
-from rapp_placement.snapshot import Snapshot
 
 
 class GameTheory(Method):

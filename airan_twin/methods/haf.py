@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from airan_twin.methods.base import Method
+from proto.observation import Snapshot
 from rapp_placement.agent import PlacementAgent
 from rapp_placement.candidates import Candidate
 from rapp_placement.critic import Critic
 from rapp_placement.decision import decide
-from rapp_placement.snapshot import Snapshot
 
 
 class Haf(Method):

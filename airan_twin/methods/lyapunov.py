@@ -13,8 +13,8 @@ no-op's 0.
 from __future__ import annotations
 
 from airan_twin.methods.base import Method
+from proto.observation import Snapshot
 from rapp_placement.candidates import Candidate
-from rapp_placement.snapshot import Snapshot
 
 #: Penalty weight V (s): one second of reconfiguration costs as much as one second² of drift.
 V_PENALTY = 1.0

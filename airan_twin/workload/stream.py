@@ -22,7 +22,7 @@ from airan_twin.entities import Req, ReqClass, ReqSpec
 from airan_twin.scenario import Scenario
 from airan_twin.workload import conv_stats
 from airan_twin.workload.synthetic import synthetic_trace
-from airan_twin.workload.trace import Trace
+from airan_twin.workload.trace import Trace, TraceError
 
 GFLOP = 1e9
 KIB = 1024.0
@@ -77,7 +77,7 @@ def _time_scaled(
     trace: Trace, rate: float, horizon: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if len(trace) < 2 or trace.span_s <= 0:
-        raise ValueError(f"{trace.source}: a trace needs at least two requests over a time span")
+        raise TraceError(f"{trace.source}: a trace needs at least two requests over a time span")
     factor = rate / trace.mean_rate  # > 1 compresses time
     span = trace.span_s / factor
     reps = int(np.ceil(horizon / span)) + 1

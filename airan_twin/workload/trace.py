@@ -15,10 +15,14 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from proto.errors import HafError
+
 COLUMNS = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
+#: Largest token count a row may state (far above any model's context; int64-safe).
+MAX_TOKENS = 10_000_000
 
 
-class TraceError(ValueError):
+class TraceError(HafError):
     """A trace file is unreadable or malformed; the message says where."""
 
 
@@ -63,15 +67,20 @@ class Trace:
 def _parse_time(text: str) -> float:
     # Azure writes 7 fractional digits; datetime takes at most 6.
     head, _, frac = text.strip().partition(".")
-    stamp = dt.datetime.fromisoformat(head).replace(tzinfo=dt.UTC)
-    return stamp.timestamp() + (float("0." + frac) if frac else 0.0)
+    if frac and not (frac.isascii() and frac.isdigit()):
+        raise ValueError(f"bad fraction {frac!r}")
+    try:
+        stamp = dt.datetime.fromisoformat(head).replace(tzinfo=dt.UTC)
+        return stamp.timestamp() + (float("0." + frac) if frac else 0.0)
+    except (OverflowError, OSError) as exc:
+        raise ValueError(str(exc)) from None
 
 
 def load_trace(path: str | Path) -> Trace:
     """Read and validate a trace CSV; raise :class:`TraceError` naming file, line and field."""
     p = Path(path)
     try:
-        fh = p.open(newline="")
+        fh = p.open(newline="", encoding="utf-8")
     except OSError as exc:
         raise TraceError(f"{p}: cannot read trace: {exc.strerror}") from None
     times: list[float] = []
@@ -79,46 +88,58 @@ def load_trace(path: str | Path) -> Trace:
     gen: list[int] = []
     with fh:
         reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None:
-            raise TraceError(f"{p}:1: empty file, expected header {','.join(COLUMNS)}")
-        header = [h.strip() for h in header]
-        missing = [c for c in COLUMNS if c not in header]
-        if missing:
-            raise TraceError(f"{p}:1: missing column(s) {', '.join(missing)} in header {header}")
-        it, ic, ig = (header.index(c) for c in COLUMNS)
-        last = -np.inf
-        for lineno, row in enumerate(reader, start=2):
-            if not row or all(not cell.strip() for cell in row):
-                continue
-            if len(row) != len(header):
-                raise TraceError(f"{p}:{lineno}: expected {len(header)} fields, got {len(row)}")
-            try:
-                t = _parse_time(row[it])
-            except ValueError:
-                raise TraceError(f"{p}:{lineno}: TIMESTAMP: not a timestamp: {row[it]!r}") from None
-            if t < last:
-                raise TraceError(
-                    f"{p}:{lineno}: TIMESTAMP: goes backwards ({row[it].strip()} is earlier "
-                    "than the previous row); the trace must be sorted by time"
-                )
-            last = t
-            values = []
-            for col, idx in (("ContextTokens", ic), ("GeneratedTokens", ig)):
-                cell = row[idx].strip()
-                try:
-                    v = int(cell)
-                except ValueError:
-                    v = -1
-                if v < 0:
-                    raise TraceError(f"{p}:{lineno}: {col}: must be an integer >= 0, got {cell!r}")
-                values.append(v)
-            times.append(t)
-            ctx.append(values[0])
-            gen.append(values[1])
+        try:
+            _read_rows(p, reader, times, ctx, gen)
+        except csv.Error as exc:  # e.g. a field over csv's 128 KiB limit
+            raise TraceError(f"{p}:{reader.line_num}: not a CSV row: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise TraceError(
+                f"{p}:{reader.line_num + 1}: not UTF-8 text (byte {exc.start} of the line)"
+            ) from None
     if not times:
         raise TraceError(f"{p}: no requests after the header")
     arr = np.asarray(times, dtype=np.float64)
     return Trace(
         str(p), arr - arr[0], np.asarray(ctx, dtype=np.int64), np.asarray(gen, dtype=np.int64)
     )
+
+
+def _read_rows(p: Path, reader, times: list[float], ctx: list[int], gen: list[int]) -> None:
+    """Validate every row of ``reader`` into the three lists (errors name line and field)."""
+    header = next(reader, None)
+    if header is None:
+        raise TraceError(f"{p}:1: empty file, expected header {','.join(COLUMNS)}")
+    header = [h.strip() for h in header]
+    missing = [c for c in COLUMNS if c not in header]
+    if missing:
+        raise TraceError(f"{p}:1: missing column(s) {', '.join(missing)} in header {header}")
+    it, ic, ig = (header.index(c) for c in COLUMNS)
+    last = -np.inf
+    for lineno, row in enumerate(reader, start=2):
+        if not row or all(not cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            raise TraceError(f"{p}:{lineno}: expected {len(header)} fields, got {len(row)}")
+        try:
+            t = _parse_time(row[it])
+        except ValueError:
+            bad = row[it][:40]
+            raise TraceError(f"{p}:{lineno}: TIMESTAMP: not a timestamp: {bad!r}") from None
+        if t < last:
+            raise TraceError(
+                f"{p}:{lineno}: TIMESTAMP: goes backwards ({row[it].strip()} is earlier "
+                "than the previous row); the trace must be sorted by time"
+            )
+        last = t
+        values = []
+        for col, idx in (("ContextTokens", ic), ("GeneratedTokens", ig)):
+            cell = row[idx].strip()
+            v = int(cell) if cell.isascii() and cell.isdigit() and len(cell) <= 9 else -1
+            if not 0 <= v <= MAX_TOKENS:
+                raise TraceError(
+                    f"{p}:{lineno}: {col}: must be an integer in 0..{MAX_TOKENS}, got {cell[:40]!r}"
+                )
+            values.append(v)
+        times.append(t)
+        ctx.append(values[0])
+        gen.append(values[1])

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from a1_policies.haf_placement import (
+    INSTANCE_ID_PATTERN,
     POLICY_SCHEMA,
     POLICY_TYPE_ID,
     STATUS_SCHEMA,
@@ -21,7 +22,6 @@ from a1_policies.haf_placement import (
 )
 
 BASE = "/A1-P/v2"
-INSTANCE_ID_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 DOC_PATH = Path(__file__).resolve().parent.parent / "deploy" / "a1-openapi.json"
 
 

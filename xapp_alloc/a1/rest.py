@@ -18,8 +18,17 @@ from typing import Any
 
 import jsonschema
 
-from a1_policies.haf_placement import POLICY_TYPE_ID, PolicyError, osc_policy_type, validate_policy
+from a1_policies.haf_placement import (
+    MAX_REQUEST_DEPTH,
+    POLICY_TYPE_ID,
+    PolicyError,
+    osc_policy_type,
+    validate_policy,
+)
+from proto import safejson
+from proto.errors import HafError
 from xapp_alloc.a1.openapi import BASE, INSTANCE_ID_PATTERN, document
+from xapp_alloc.a1.store import PolicyStore
 from xapp_alloc.httpd import BackgroundServer, QuietHandler
 from xapp_alloc.standalone import Standalone
 
@@ -46,6 +55,8 @@ class A1Api:
     """The operations, free of HTTP: (method, path, body) → (status, JSON body or None)."""
 
     def __init__(self, host: Standalone) -> None:
+        if host.store is None:  # serving A1-P makes the host its own A1 mediator
+            host.store = PolicyStore()
         self.host = host
         self.store = host.store
 
@@ -126,10 +137,10 @@ class A1Api:
             raise ApiError(
                 HTTPStatus.UNSUPPORTED_MEDIA_TYPE, f"content type {ctype or 'none'!r} is not JSON"
             )
-        try:
-            return json.loads(body or b"")
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ApiError(HTTPStatus.BAD_REQUEST, f"body is not JSON: {exc}") from None
+        try:  # bounded; non-finite numbers are left for the validator to name
+            return safejson.loads(body or b"", "body", MAX_BODY, MAX_REQUEST_DEPTH, finite=False)
+        except HafError as exc:
+            raise ApiError(HTTPStatus.BAD_REQUEST, str(exc)) from None
 
     def _type(self, method: str, type_id: int, body: bytes | None, ctype: str) -> tuple[int, Any]:
         if method == "GET":

@@ -19,7 +19,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from a1_policies.haf_placement import POLICY_TYPE_ID
+from a1_policies.haf_placement import POLICY_TYPE_ID, policy_request, validate_policy
+from proto import safejson
+from proto.errors import HafError
 
 log = logging.getLogger(__name__)
 
@@ -39,18 +41,6 @@ class PolicyRecord:
         return out
 
 
-def policy_request(operation: str, instance_id: str, policy: dict[str, Any] | None) -> bytes:
-    """An A1_POLICY_REQ body as the OSC mediator sends it (all values strings)."""
-    return json.dumps(
-        {
-            "operation": operation,
-            "policy_type_id": str(POLICY_TYPE_ID),
-            "policy_instance_id": instance_id,
-            "payload": json.dumps(policy) if policy is not None else "",
-        }
-    ).encode()
-
-
 class PolicyStore:
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path else None
@@ -61,9 +51,11 @@ class PolicyStore:
     def _load(self) -> None:
         assert self.path is not None
         try:
-            data = json.loads(self.path.read_text())
+            data = safejson.load_file(self.path, "A1 state")
             self.records = {iid: PolicyRecord(**rec) for iid, rec in data["instances"].items()}
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            for rec in self.records.values():
+                validate_policy(rec.policy)
+        except (OSError, HafError, KeyError, TypeError, AttributeError) as exc:
             # A damaged state file must not stop the xApp: start empty, keep the file aside.
             aside = self.path.with_suffix(".corrupt")
             log.error(

@@ -1,11 +1,15 @@
 """E2 codecs: E2AP (pycrate, aligned PER) around E2SM-KPM (asn1tools, aligned PER) and E2SM-HAF.
 
 * Reports: each compute node is an E2 node. Its RIC_INDICATION carries an E2SM-KPM indication
-  header (Format 1: collection start time) and message (Format 1: ``measData`` only). The
-  order of the records is fixed by the subscription's action definition (Format 1), which lists
-  :func:`measurement_names` — ``HAF.<Field>.<instance>`` for every instance of the cluster —
-  so ``measInfoList`` is left out of every indication (the cheap decode path). A slot of an
-  instance not resident on the reporting node carries ``noValue``. Catalogue: docs/e2-kpm.md.
+  header (Format 1: collection start time) and message (Format 1). Every value is read by its
+  measurement name ``HAF.<Field>.<instance>``: from the message's own ``measInfoList`` when it
+  has one, else from the subscription's action definition (Format 1), which lists
+  :func:`measurement_names` for every instance of the cluster in slot order (our E2 nodes leave
+  ``measInfoList`` out: the cheap path). An instance not resident on the reporting node carries
+  ``noValue`` in every slot. Each resident instance's values are range-checked into one
+  :class:`~proto.observation.InstanceMeasurement` (``proto.observation.FIELD_SPECS``); a report
+  with any bad value is refused whole (``E2DecodeError`` kind ``kpm-value``). Catalogue:
+  docs/e2-kpm.md.
 * Controls: RIC_CONTROL_REQ carries the E2SM-HAF protobuf (``proto/haf.proto``
   ``E2smHafControl``) in the RICcontrolMessage octet string, as ONF SD-RAN does for its
   protobuf service models; the RICcontrolHeader holds the ASCII tag ``HAF1``.
@@ -22,27 +26,23 @@ from pathlib import Path
 
 import asn1tools
 
+from proto.errors import HafError, MeasurementError
+from proto.observation import (
+    FIELDS,
+    MAX_TIME_S,
+    InstanceMeasurement,
+    kpm_items,
+    measurement_from_kpm,
+    measurement_name,
+)
+
 KPM_RAN_FUNCTION_ID = 2  # the usual KPM RAN function id
 HAF_RAN_FUNCTION_ID = 300  # E2SM-HAF (our control service model)
 CONTROL_HEADER = b"HAF1"
 ASN_FILE = Path(__file__).with_name("e2sm_kpm_subset.asn")
 
-#: Per-instance measurements, in slot order (docs/e2-kpm.md).
-FIELDS: tuple[str, ...] = (
-    "WorkGpu",  # W^g (13), FLOP
-    "WorkCpu",  # W^c (13), core·s
-    "Urgency",  # U (14), 1/s
-    "RanPendingWork",  # residual work of pending RAN-only requests (FLOP or core·s)
-    "RanMinSlack",  # min_r (d_r − t − T̂^down), s; noValue if none pending
-    "KvBytes",  # KV cache held, bytes
-    "Migrating",  # 1 while reconfiguring, else 0
-    "ActiveRequests",  # requests being served (or paused by a migration)
-    "QueuedRequests",  # requests waiting (KV admission or the reconfiguration window)
-    "ArrivalWorkRate",  # work routed to it per second since the epoch began
-)
 
-
-class E2DecodeError(ValueError):
+class E2DecodeError(HafError):
     """Bytes that are not the E2AP/E2SM message expected; ``kind`` says which layer failed."""
 
     def __init__(self, kind: str, detail: str) -> None:
@@ -57,22 +57,7 @@ def kpm() -> asn1tools.compiler.Specification:
 
 def measurement_names(instance_ids: Sequence[str]) -> list[str]:
     """The subscription's measurement list: every field of every instance, instance-major."""
-    return [f"HAF.{field}.{iid}" for iid in instance_ids for field in FIELDS]
-
-
-@dataclass(frozen=True)
-class InstanceMeasurement:
-    instance_id: str
-    work_gpu: float
-    work_cpu: float
-    urgency: float
-    ran_pending_work: float
-    ran_min_slack: float  # math.inf when no RAN-only request is pending
-    kv_bytes: float
-    migrating: bool
-    active: int = 0
-    queued: int = 0
-    arrival_work_rate: float = 0.0
+    return [measurement_name(field, iid) for iid in instance_ids for field in FIELDS]
 
 
 # --- E2SM-KPM --------------------------------------------------------------------------------
@@ -136,24 +121,7 @@ def encode_report(
     record: list[tuple[str, object]] = []
     for iid in instance_ids:
         m = by_id.get(iid)
-        if m is None:
-            record.extend([("noValue", None)] * len(FIELDS))
-            continue
-        slack = ("noValue", None) if math.isinf(m.ran_min_slack) else ("real", m.ran_min_slack)
-        record.extend(
-            [
-                ("real", float(m.work_gpu)),
-                ("real", float(m.work_cpu)),
-                ("real", float(m.urgency)),
-                ("real", float(m.ran_pending_work)),
-                slack,
-                ("real", float(m.kv_bytes)),
-                ("integer", int(m.migrating)),
-                ("integer", int(m.active)),
-                ("integer", int(m.queued)),
-                ("real", float(m.arrival_work_rate)),
-            ]
-        )
+        record.extend(kpm_items(m) if m is not None else [("noValue", None)] * len(FIELDS))
     header = kpm().encode(
         "E2SM-KPM-IndicationHeader",
         {
@@ -182,53 +150,79 @@ def encode_report(
 def decode_report(
     header: bytes, message: bytes, instance_ids: Sequence[str]
 ) -> tuple[float, str, list[InstanceMeasurement]]:
-    """(collection time, node id, measurements of the resident instances)."""
+    """(collection time, sender name, validated measurements of the resident instances).
+
+    Raises :class:`E2DecodeError`: kind ``kpm-header`` or ``kpm-message`` for bytes that are
+    not the expected KPM structure, ``kpm-value`` for a name or value out of its range (the
+    message names the measurement).
+    """
     try:
         h = kpm().decode("E2SM-KPM-IndicationHeader", header)
         _, hf = h["indicationHeader-formats"]
         (collected,) = struct.unpack(">d", hf["colletStartTime"])
         node_id = hf.get("senderName", "")
     except Exception as exc:
-        raise E2DecodeError("kpm-header", str(exc)) from None
+        raise E2DecodeError("kpm-header", str(exc)[:200]) from None
+    if not (math.isfinite(collected) and 0.0 <= collected <= MAX_TIME_S):
+        raise E2DecodeError(
+            "kpm-value", f"colletStartTime: must be in [0, 2^32] s, got {collected!r}"
+        )
     try:
         m = kpm().decode("E2SM-KPM-IndicationMessage", message)
         mk, mf = m["indicationMessage-formats"]
     except Exception as exc:
-        raise E2DecodeError("kpm-message", str(exc)) from None
+        raise E2DecodeError("kpm-message", str(exc)[:200]) from None
     if mk != "indicationMessage-Format1":
         raise E2DecodeError("kpm-message", f"unsupported {mk}")
+    if len(mf["measData"]) != 1:
+        raise E2DecodeError("kpm-message", f"{len(mf['measData'])} measData items, expected 1")
     record = mf["measData"][0]["measRecord"]
-    width = len(FIELDS)
-    if len(record) != width * len(instance_ids):
-        raise E2DecodeError(
-            "kpm-message",
-            f"{len(record)} records, the subscription expects {width * len(instance_ids)}",
-        )
-    out = []
-    for k, iid in enumerate(instance_ids):
-        vals = record[k * width : (k + 1) * width]
-        if vals[0][0] == "noValue":
-            continue  # not resident on this node
-        try:
-            num = [v[1] for v in vals]
-            slack = math.inf if vals[4][0] == "noValue" else float(num[4])
-            meas = InstanceMeasurement(
-                iid,
-                float(num[0]),
-                float(num[1]),
-                float(num[2]),
-                float(num[3]),
-                slack,
-                float(num[5]),
-                bool(num[6]),
-                int(num[7]),
-                int(num[8]),
-                float(num[9]),
-            )
-        except (TypeError, ValueError) as exc:
-            raise E2DecodeError("kpm-message", f"bad record for {iid}: {exc}") from None
-        out.append(meas)
+    try:
+        by_instance = _items_by_name(record, mf.get("measInfoList"), instance_ids)
+        out = []
+        for iid, items in by_instance.items():
+            if all(choice == "noValue" for choice, _ in items.values()):
+                continue  # not resident on this node
+            out.append(measurement_from_kpm(iid, items))
+    except MeasurementError as exc:
+        raise E2DecodeError("kpm-value", str(exc)) from None
     return collected, node_id, out
+
+
+def _items_by_name(
+    record: Sequence[tuple[str, object]],
+    info: Sequence[dict] | None,
+    instance_ids: Sequence[str],
+) -> dict[str, dict[str, tuple[str, object]]]:
+    """``{instance: {field: item}}``, each item placed by its measurement name."""
+    catalogue = set(instance_ids)
+    if info is None:
+        names = measurement_names(instance_ids)
+        if len(record) != len(names):
+            raise MeasurementError(
+                "measRecord", f"{len(record)} values, the subscription lists {len(names)}"
+            )
+    else:
+        if len(info) != len(record):
+            raise MeasurementError("measInfoList", f"{len(info)} names for {len(record)} values")
+        names = []
+        for k, item in enumerate(info):
+            kind, name = item["measType"]
+            if kind != "measName":
+                raise MeasurementError(f"measInfoList[{k}]", "measID is not supported, use names")
+            names.append(name)
+    fields = set(FIELDS)
+    out: dict[str, dict[str, tuple[str, object]]] = {}
+    for name, item in zip(names, record, strict=True):
+        prefix, _, rest = name.partition(".")
+        field, _, iid = rest.partition(".")
+        if prefix != "HAF" or field not in fields or iid not in catalogue:
+            raise MeasurementError(name[:160], "not a measurement of this subscription")
+        slots = out.setdefault(iid, {})
+        if field in slots:
+            raise MeasurementError(name, "reported twice")
+        slots[field] = item
+    return out
 
 
 # --- E2AP (pycrate) ----------------------------------------------------------------------------

@@ -23,7 +23,8 @@ from xapp_alloc.standalone import Standalone
 
 class XappGrpc:
     def __init__(self, host, clock: Callable[[], float] = time.time) -> None:
-        """``host``: a :class:`Standalone`, or a core (wrapped in one with ``clock``)."""
+        """``host``: a :class:`Standalone`, or a core (wrapped in one, without a local A1
+        mediator, with ``clock``)."""
         self.host = host if isinstance(host, Standalone) else Standalone(host, clock=clock)
         self.server: grpc.Server | None = None
 
@@ -37,7 +38,7 @@ class XappGrpc:
         )
 
     def _handle(self, env: haf_pb2.Envelope) -> list[xc.Message]:
-        return self.host.handle(env.mtype, env.payload, env.sub_id, env.meid, env.timestamp)
+        return self.host.handle(env.mtype, env.payload, env.timestamp, env.sub_id, env.meid)
 
     def serve(self, address: str = "127.0.0.1:50051", workers: int = 4) -> int:
         """Start serving; returns the bound port (``address`` may end in ``:0``)."""

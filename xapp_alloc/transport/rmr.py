@@ -1,13 +1,17 @@
-"""RMR transport: the OSC xApp framework (``ricxappframe.RMRXapp``) around the core.
+"""RMR transport: the OSC xApp framework (``ricxappframe.RMRXapp``) around a :class:`Handler`.
 
-One handler per message type (RIC_INDICATION, A1_POLICY_REQ; RIC_HEALTH_CHECK_REQ is answered
-by the framework), each a one-liner into :meth:`XappCore.handle`; outputs leave with
-``rmr_send_msg``, controls addressed to their E2 node by MEID and A1 answers carrying the policy
-type id as subscription id. ``CONFIG_FILE`` is read and watched by the framework.
+RIC_INDICATION and A1_POLICY_REQ are registered with the framework, both on one callback that
+passes the message type, payload, subscription id and MEID to ``Handler.handle`` (the
+:class:`~xapp_alloc.standalone.Standalone` host, whose lock and guard the gRPC server shares);
+any other type reaches the same callback through the framework's default handler, and the core
+counts and drops it. RIC_HEALTH_CHECK_REQ is answered by the framework itself. Outputs leave with
+``rmr_send_msg``: controls addressed to their E2 node by MEID, A1 answers carrying the policy
+type id as subscription id. After RMR is ready, the handler's start messages (A1_POLICY_QUERY)
+are sent. :func:`main` is the container's entry point (``$CONFIG_FILE`` is the descriptor).
 
 ricxappframe loads the RMR C library (``librmr_si.so``) at import, so this module imports it
-lazily; the container image installs RMR 4.9.x. Tests run it with the C library stubbed and
-``ricxappframe.rmr.rmr_mocks``.
+lazily; the container image installs RMR 4.9.x. tests/rmr_adapter_check.py runs it against
+``ricxappframe.rmr.rmr_mocks`` with the C library stubbed.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ GRPC_PORT = 50051  # StateService for the rApp (descriptor port "grpc")
 class RmrTransport:
     def __init__(
         self,
-        core: xc.XappCore,
+        core: xc.Handler,
         rmr_port: int = RMR_DATA_PORT,
         wait_for_ready: bool = True,
         use_fake_sdl: bool = False,
@@ -112,29 +116,25 @@ class RmrTransport:
 
 def main() -> None:
     """Container entry point: the controls of ``$CONFIG_FILE`` → core → RMR, forever."""
-    import json
     import os
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    from xapp_alloc.health import HealthServer
-    from xapp_alloc.metrics import InstrumentedCore
-
-    path = os.environ.get("CONFIG_FILE", "/opt/ric/config/config-file.json")
-    with open(path) as fh:
-        config = xc.XappConfig.from_dict(json.load(fh)["controls"])
-    from xapp_alloc.standalone import Standalone
+    from xapp_alloc.process import assemble, load_config
     from xapp_alloc.subscription import SUBMGR_URL, subscribe_all
-    from xapp_alloc.transport.grpc_server import XappGrpc
 
-    core = InstrumentedCore(xc.XappCore(config))
-    core.track_staleness(time.time)
-    host = Standalone(core)  # one lock: RMR callbacks and gRPC snapshot reads interleave
-    health = HealthServer(core.registry, port=int(os.environ.get("HTTP_PORT", "8080")))
-    health.start()  # probes and /metrics on the descriptor's http port
-    XappGrpc(host).serve(f"0.0.0.0:{os.environ.get('GRPC_PORT', GRPC_PORT)}")
-    transport = RmrTransport(_Locked(host))  # type: ignore[arg-type]
+    config = load_config(os.environ.get("CONFIG_FILE", "/opt/ric/config/config-file.json"))
+    # One host: RMR callbacks, gRPC snapshot reads and the probes share its lock; A1 goes to the
+    # RIC's mediator over RMR (no local store).
+    proc = assemble(
+        config,
+        grpc_address=f"0.0.0.0:{os.environ.get('GRPC_PORT', GRPC_PORT)}",
+        http_address="0.0.0.0",
+        http_port=int(os.environ.get("HTTP_PORT", "8080")),
+        local_mediator=False,
+    )
+    transport = RmrTransport(proc.host)
     if os.environ.get("HAF_SUBSCRIBE", "1") != "0":  # KPM reports from every configured node
         threading.Thread(
             target=subscribe_all,
@@ -147,21 +147,6 @@ def main() -> None:
             daemon=True,
         ).start()
     transport.run()
-
-
-class _Locked:
-    """The core behind the host's lock, with the core's own call signature."""
-
-    def __init__(self, host) -> None:
-        self.host = host
-
-    def start(self) -> list[xc.Message]:
-        with self.host.lock:
-            return self.host.inner.start()
-
-    def handle(self, *args) -> list[xc.Message]:
-        with self.host.lock:
-            return self.host.core.handle(*args)
 
 
 if __name__ == "__main__":

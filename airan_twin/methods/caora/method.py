@@ -24,6 +24,7 @@ from airan_twin.entities import ReqClass
 from airan_twin.methods.base import Method
 from airan_twin.methods.caora.sac import Actor, Sac
 from airan_twin.methods.caora.split import STATE_DIM, interval_reward, node_state, split_rule
+from proto.errors import HafError
 
 WEIGHTS_PATH = Path(__file__).resolve().parent / "caora_actor.pt"
 DEFAULT_INTERVAL_S = 1.0
@@ -32,7 +33,7 @@ DEFAULT_INTERVAL_S = 1.0
 Transition = tuple[str, np.ndarray, float, float, np.ndarray]
 
 
-class CaoraError(ValueError):
+class CaoraError(HafError):
     """The policy weights cannot be used (missing, damaged, wrong shape)."""
 
 
