@@ -25,7 +25,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from a1_policies.haf_placement import build_policy, policy_id, policy_request
-from airan_twin.methods.base import Method
 from airan_twin.scenario import cluster_config
 from airan_twin.twin import Twin
 from proto import haf_pb2, safejson
@@ -40,43 +39,20 @@ log = logging.getLogger(__name__)
 REQUESTOR_ID = 1001  # the xApp's RIC requestor id in the subscription
 
 
-class _A1Relay(Method):
-    """Wraps the placement method: its decision becomes an A1 policy for the xApp."""
-
-    def __init__(self, inner: Method, loop: E2Loop) -> None:
-        self.inner = inner
-        self.loop = loop
-        self.name = inner.name  # type: ignore[misc]
-        self.allocation = inner.allocation  # type: ignore[misc]
-        self.dispatch = inner.dispatch  # type: ignore[misc]
-
-    def decide(self, snap: Snapshot, candidates: list[Candidate]) -> Candidate | None:
-        choice = self.inner.decide(snap, candidates)
-        if choice is not None and not choice.is_noop:
-            self.loop.push_policy(snap.epoch, [(choice.instance_id, choice.dst)])
-        return None  # the xApp enforces it through a RIC control
-
-    def summary(self) -> dict:
-        inner = getattr(self.inner, "summary", None)
-        return inner() if inner else {}
-
-
 #: Where the E2 node's messages go: ``(mtype, payload, sub_id, meid, now) -> answers``.
 Send = Callable[[int, bytes, int, str, float], list[xc.Message]]
 
 
-class _RemotePlacement(Method):
+class RemotePlacement:
     """The placement is the rApp's: at each epoch boundary the twin asks the rApp process to run
     that epoch (``POST /epochs/{k}``) and waits, so simulated time stays in lockstep; the
     decision reaches the twin as an A1 policy → xApp → migration command in a control."""
 
-    def __init__(self, inner: Method, rapp_url: str, timeout_s: float) -> None:
-        self.inner = inner
+    label = "haf (closed loop)"
+
+    def __init__(self, rapp_url: str, timeout_s: float) -> None:
         self.rapp_url = rapp_url.rstrip("/")
         self.timeout_s = timeout_s
-        self.name = "haf (closed loop)"  # type: ignore[misc]
-        self.allocation = inner.allocation  # type: ignore[misc]
-        self.dispatch = inner.dispatch  # type: ignore[misc]
         self.epochs: list[dict] = []
         self.unanswered = 0
 
@@ -122,7 +98,8 @@ class E2Loop:
 
         rec = [config_record(config)] if record else None
         loop = cls(twin, send, config.instance_ids, period_s, core, rec)
-        twin.method = _A1Relay(twin.method, loop)
+        # The method decides as usual; its decision goes to the xApp as an A1 policy.
+        twin.route_decisions(commit=loop.commit)
         for msg in core.start():
             loop._record(msg.mtype, msg.payload, msg.sub_id, msg.meid, outbound=True)
         twin.enable_reports(period_s, loop._on_report)
@@ -159,7 +136,8 @@ class E2Loop:
         config = cluster_config(twin.sc, round(period_s * 1000))
         loop = cls(twin, send, config.instance_ids, period_s, None, None)
         if rapp_url is not None:
-            twin.method = _RemotePlacement(twin.method, rapp_url, timeout_s)
+            remote = RemotePlacement(rapp_url, timeout_s)
+            twin.route_decisions(remote.decide, label=remote.label, summary=remote.summary)
         twin.enable_reports(period_s, loop._on_report)
         return loop
 
@@ -198,6 +176,10 @@ class E2Loop:
             )
         )
         self.deliver(xc.RIC_INDICATION, payload, -1, node_id)
+
+    def commit(self, choice: Candidate) -> None:
+        """A placement decision of this epoch, as the A1 policy that carries it to the xApp."""
+        self.push_policy(self.twin.epoch, [(choice.instance_id, choice.dst)])  # type: ignore[list-item]
 
     def push_policy(self, epoch: int, migrations: list[tuple[str, str]]) -> None:
         """An A1 CREATE as the OSC mediator sends it (all-string fields)."""

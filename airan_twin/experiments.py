@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
+from airan_twin.methods import BASELINES
 from airan_twin.metrics import RunResult
 from airan_twin.run import DEFAULT_HORIZON_S, simulate
 from airan_twin.scenario import Scenario
 
-BASELINES = ("haf-static", "round-robin", "lyapunov", "game-theory", "caora")
 SWEEP_LOADS = (0.3, 0.5, 0.7, 0.9, 1.1, 1.3, 1.5)
 
 

@@ -17,10 +17,20 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from proto.errors import HafError
-from proto.observation import ID_PATTERN, ClusterConfig, InstanceConfig, NodeConfig
+from proto.observation import (
+    ID_PATTERN,
+    MAX_INSTANCES,
+    MAX_NODES,
+    ClusterConfig,
+    InstanceConfig,
+    NodeConfig,
+)
 from proto.safejson import read_text
 
 MAX_SCENARIO_BYTES = 1 << 20
+#: Upper bound of every number in a scenario: far above any real value, and small enough that
+#: unit conversions (TFLOP/s → FLOP/s, GB → bytes) and sums stay finite.
+MAX_VALUE = 1e9
 
 DEFAULT_SCENARIO = Path(__file__).parent / "scenarios" / "paper.yaml"
 
@@ -57,9 +67,11 @@ class NodeSpec(_Model):
     id: str = Field(pattern=ID_PATTERN, description="E2 node id (also the KPM sender name)")
     kind: Literal["gpu-heavy", "cpu-heavy", "balanced"]
     hardware: str = ""
-    gpu_tflops: float = Field(gt=0, description="effective GPU throughput G_n, TFLOP/s")
-    gpu_mem_gb: float = Field(gt=0, description="GPU memory M_n, GB")
-    cpu_cores: float = Field(gt=0, description="CPU capacity C_n, cores")
+    gpu_tflops: float = Field(
+        strict=True, gt=0, le=MAX_VALUE, description="effective GPU throughput G_n, TFLOP/s"
+    )
+    gpu_mem_gb: float = Field(strict=True, gt=0, le=MAX_VALUE, description="GPU memory M_n, GB")
+    cpu_cores: float = Field(strict=True, gt=0, le=MAX_VALUE, description="CPU capacity C_n, cores")
 
     @property
     def gpu_capacity(self) -> float:
@@ -71,8 +83,12 @@ class NodeSpec(_Model):
 
 
 class CategorySpec(_Model):
-    weights_gb: float = Field(ge=0, description="persistent GPU memory m_i, GB")
-    reconfig_s: float = Field(ge=0, description="reconfiguration (migration) window tau_i, s")
+    weights_gb: float = Field(
+        strict=True, ge=0, le=MAX_VALUE, description="persistent GPU memory m_i, GB"
+    )
+    reconfig_s: float = Field(
+        strict=True, ge=0, le=MAX_VALUE, description="reconfiguration (migration) window tau_i, s"
+    )
     migratable: bool = True
 
 
@@ -80,32 +96,47 @@ class InstanceSpec(_Model):
     id: str = Field(pattern=ID_PATTERN, description="instance id (in KPM measurement names)")
     category: Category
     node: str
-    cell: int | None = Field(default=None, ge=1, description="cell served (DU and CU-UP only)")
+    cell: int | None = Field(
+        default=None,
+        strict=True,
+        ge=1,
+        le=MAX_INSTANCES,
+        description="cell served (DU and CU-UP only)",
+    )
 
 
 class RanWorkload(_Model):
-    urllc_share: float = Field(ge=0, le=1)
-    urllc_deadline_ms: float = Field(gt=0)
-    embb_deadline_ms: float = Field(gt=0)
-    du_gflop_mean: float = Field(gt=0, description="mean DU GPU work per request (exponential)")
-    cu_core_us_mean: float = Field(gt=0, description="mean CU-UP CPU work per request")
+    urllc_share: float = Field(strict=True, ge=0, le=1)
+    urllc_deadline_ms: float = Field(strict=True, gt=0, le=MAX_VALUE)
+    embb_deadline_ms: float = Field(strict=True, gt=0, le=MAX_VALUE)
+    du_gflop_mean: float = Field(
+        strict=True, gt=0, le=MAX_VALUE, description="mean DU GPU work per request (exponential)"
+    )
+    cu_core_us_mean: float = Field(
+        strict=True, gt=0, le=MAX_VALUE, description="mean CU-UP CPU work per request"
+    )
     ran_per_ai_request: float = Field(
-        ge=0, description="RAN-only requests per AI request (arrival-rate ratio)"
+        strict=True,
+        ge=0,
+        le=MAX_VALUE,
+        description="RAN-only requests per AI request (arrival-rate ratio)",
     )
 
 
 class AiWorkload(_Model):
-    large_share: float = Field(ge=0, le=1, description="fraction of AI requests to large-AI")
-    large_gflop_per_prompt_token: float = Field(gt=0)
-    large_gflop_per_output_token: float = Field(gt=0)
-    large_kv_kib_per_token: float = Field(ge=0)
-    small_gflop_per_token: float = Field(gt=0)
-    small_kv_kib_per_token: float = Field(ge=0)
-    large_deadline_base_s: float = Field(gt=0)
-    large_deadline_per_output_token_ms: float = Field(ge=0)
-    large_deadline_max_s: float = Field(gt=0)
-    small_deadline_min_s: float = Field(gt=0)
-    small_deadline_max_s: float = Field(gt=0)
+    large_share: float = Field(
+        strict=True, ge=0, le=1, description="fraction of AI requests to large-AI"
+    )
+    large_gflop_per_prompt_token: float = Field(strict=True, gt=0, le=MAX_VALUE)
+    large_gflop_per_output_token: float = Field(strict=True, gt=0, le=MAX_VALUE)
+    large_kv_kib_per_token: float = Field(strict=True, ge=0, le=MAX_VALUE)
+    small_gflop_per_token: float = Field(strict=True, gt=0, le=MAX_VALUE)
+    small_kv_kib_per_token: float = Field(strict=True, ge=0, le=MAX_VALUE)
+    large_deadline_base_s: float = Field(strict=True, gt=0, le=MAX_VALUE)
+    large_deadline_per_output_token_ms: float = Field(strict=True, ge=0, le=MAX_VALUE)
+    large_deadline_max_s: float = Field(strict=True, gt=0, le=MAX_VALUE)
+    small_deadline_min_s: float = Field(strict=True, gt=0, le=MAX_VALUE)
+    small_deadline_max_s: float = Field(strict=True, gt=0, le=MAX_VALUE)
 
     @model_validator(mode="after")
     def _ranges(self) -> AiWorkload:
@@ -118,11 +149,11 @@ class AiWorkload(_Model):
 
 class Scenario(_Model):
     name: str
-    hop_delay_us: float = Field(ge=0)
-    epoch_s: float = Field(gt=0)
-    nodes: tuple[NodeSpec, ...] = Field(min_length=1)
+    hop_delay_us: float = Field(strict=True, ge=0, le=MAX_VALUE)
+    epoch_s: float = Field(strict=True, gt=0, le=MAX_VALUE)
+    nodes: tuple[NodeSpec, ...] = Field(min_length=1, max_length=MAX_NODES)
     categories: dict[Category, CategorySpec]
-    instances: tuple[InstanceSpec, ...] = Field(min_length=1)
+    instances: tuple[InstanceSpec, ...] = Field(min_length=1, max_length=MAX_INSTANCES)
     ran: RanWorkload
     ai: AiWorkload
 

@@ -76,9 +76,14 @@ class Twin:
         self.local_work_conserving = local_work_conserving  # ...and lends idle capacity
         self.rule = RULES[method.allocation]
         # A method may allocate per node itself (CAORA's learned RAN/AI split) and watch
-        # requests end (its reward); both hooks are optional.
-        self.node_rule = getattr(method, "node_rule", None)
-        self.finish_hook = getattr(method, "on_finish", None)
+        # requests end (its reward); both hooks are optional (None in Method).
+        self.node_rule = method.node_rule
+        self.finish_hook = method.on_finish
+        # Where placement decisions come from and go to (route_decisions): the method, here.
+        self._decide = method.decide
+        self._commit = self.apply
+        self._label = method.name
+        self._summary = method.summary
         self.hop = scenario.hop_delay
         self.cluster = cluster_config(scenario)  # what the xApp's config says of this cluster
         self.q = EventQueue()
@@ -138,9 +143,7 @@ class Twin:
         self.report_period: float | None = None
         self._schedule_next_arrival()
         self.q.push(0.0, Ev.EPOCH)
-        attach = getattr(method, "attach", None)
-        if attach is not None:
-            attach(self)  # e.g. CAORA reads node kinds
+        method.attach(self)  # e.g. CAORA reads node kinds
 
     # --- public API ----------------------------------------------------------------------------
     def run(self, until: float | None = None, progress: Callable[[float], None] | None = None):
@@ -174,9 +177,9 @@ class Twin:
 
     def result(self, wall_s: float = 0.0) -> RunResult:
         """Metrics of a finished run (raises if a request has not ended: run() to the end)."""
-        summary = getattr(self.method, "summary", None)
+        summary = self._summary()
         return summarize(
-            self.method.name,
+            self._label,
             self.seed,
             self.rho,
             self.horizon,
@@ -185,7 +188,7 @@ class Twin:
             self.arrived,
             self.counters,
             wall_s,
-            summary() if summary else None,
+            summary or None,
         )
 
     def fork(self) -> Twin:
@@ -237,6 +240,24 @@ class Twin:
         if cand.dst not in self.nodes:
             raise ValueError(f"unknown node {cand.dst!r}")
         self._start_migration(inst, self.nodes[cand.dst], self.q.now)  # type: ignore[index]
+
+    def route_decisions(
+        self,
+        decide: Callable[[Snapshot, list[Candidate]], Candidate | None] | None = None,
+        commit: Callable[[Candidate], None] | None = None,
+        label: str | None = None,
+        summary: Callable[[], dict] | None = None,
+    ) -> None:
+        """Take placement decisions from ``decide`` instead of the method, and/or hand them to
+        ``commit`` instead of applying them here (the twin as E2 nodes: decisions go to the
+        xApp as A1 policies, or come from an rApp process). Only before the run starts; the
+        method itself is never swapped."""
+        if self.counters.events:
+            raise RuntimeError("route decisions before the run starts")
+        self._decide = decide or self._decide
+        self._commit = commit or self._commit
+        self._label = label or self._label
+        self._summary = summary or self._summary
 
     # --- hooks for the xApp (E2 node view) -------------------------------------------------------
     def enable_reports(self, period_s: float, hook: Callable[[Twin, str], None]) -> None:
@@ -508,10 +529,10 @@ class Twin:
         if t > 0.0:
             snap = self.snapshot()
             cands = self.candidates(snap)
-            choice = self.method.decide(snap, cands)
+            choice = self._decide(snap, cands)
             if choice is not None and not choice.is_noop:
                 self.counters.decisions.append({"t": t, "epoch": self.epoch, "action": choice.cid})
-                self.apply(choice)
+                self._commit(choice)
         self.arrival_work = dict.fromkeys(self.instances, 0.0)
         self.epoch_start = t
         self.epoch += 1

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from airan_twin.methods import method_help
 from airan_twin.scenario import load_scenario
 from proto.errors import HafError
 
@@ -134,8 +135,7 @@ def sim(
         str,
         typer.Option(
             "--method",
-            help="haf, haf-nocritic, haf-static, round-robin, lyapunov, game-theory, "
-            "caora (shipped SAC policy), caora-half or caora-random.",
+            help=method_help(),
         ),
     ] = "haf-static",
     rho: RhoOpt = 0.9,
@@ -181,9 +181,6 @@ def sim(
     _write_results(out, [r], "sim")
 
 
-BASELINES = ("haf-static", "round-robin", "lyapunov", "game-theory", "caora")
-
-
 @app.command("demo")
 def demo(seed: SeedOpt = 1, horizon: HorizonOpt = 300.0, out: OutOpt = None) -> None:
     """The main job on the embedded default: HAF and the baselines at rho = 0.9.
@@ -198,6 +195,8 @@ def demo(seed: SeedOpt = 1, horizon: HorizonOpt = 300.0, out: OutOpt = None) -> 
     sc = load_scenario(None)
     kw = dict(sc=sc, rho=0.9, seed=seed, horizon=horizon, trace=None, split="test")
     haf_kw = dict(kw, method_kwargs={"agent": "heuristic"})
+    from airan_twin.methods import BASELINES
+
     runs = _run_with_progress("demo", [(m, kw) for m in BASELINES] + [("haf", haf_kw)])
     console.print(
         results_table(

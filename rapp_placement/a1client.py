@@ -61,7 +61,7 @@ def check_base_url(base_url: str) -> str:
     try:
         url = httpx.URL(base_url)
         ok = url.scheme in ("http", "https") and bool(url.host)
-        url.port  # noqa: B018  (raises on a port out of range)
+        ok = ok and (url.port is None or 1 <= url.port <= 65535)
     except (httpx.InvalidURL, ValueError, TypeError):
         ok = False
     if not ok or url.query or url.fragment:

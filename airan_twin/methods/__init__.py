@@ -1,64 +1,34 @@
-"""Methods: one file each, registered here by the name `haf sim --method` takes."""
+"""Methods: one file each, registered by that file (``base.register``) under the name
+``haf sim --method`` takes. Importing this package imports every method file."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
-
-from airan_twin.methods.base import Method
-from airan_twin.methods.game_theory import GameTheory
-from airan_twin.methods.haf import Haf
-from airan_twin.methods.lyapunov import Lyapunov
-from airan_twin.methods.round_robin import RoundRobin
-from airan_twin.methods.static import HafStatic
+from airan_twin.methods import (  # noqa: F401  (each registers itself)
+    caora,
+    game_theory,
+    haf,
+    lyapunov,
+    round_robin,
+    static,
+)
+from airan_twin.methods.base import REGISTRY, Method, MethodSpec, ordered, register
 from proto.errors import InputError
-from rapp_placement.backends import make_agent
+
+#: The Table III baselines, in table order (HAF follows them).
+BASELINES: tuple[str, ...] = tuple(s.name for s in ordered() if s.baseline)
+#: Methods that run an LLM agent (they take ``agent=``).
+NEEDS_AGENT = frozenset(s.name for s in REGISTRY.values() if "agent" in s.options)
 
 
-def _haf(
-    epoch: float,
-    agent: str = "heuristic",
-    critic: str | Path | None = None,
-    log: str | Path | None = None,
-    use_critic: bool = True,
-) -> Method:
-    from rapp_placement.critic import WEIGHTS_PATH, Critic
-
-    c = Critic.load(critic or WEIGHTS_PATH) if use_critic else None
-    return Haf(make_agent(agent, epoch, log), c, epoch)
-
-
-def _caora(epoch: float, weights: str | Path | None = None, **_) -> Method:
-    from airan_twin.methods.caora import WEIGHTS_PATH, Caora, load_actor
-
-    actor, _meta = load_actor(weights or WEIGHTS_PATH)
-    return Caora(actor=actor)
-
-
-def _split(kind: str) -> Method:
-    from airan_twin.methods.caora import FixedSplit, RandomSplit
-
-    return FixedSplit(0.5) if kind == "half" else RandomSplit()
-
-
-REGISTRY: dict[str, Callable[..., Method]] = {
-    "haf-static": lambda epoch, **kw: HafStatic(),
-    "round-robin": lambda epoch, **kw: RoundRobin(),
-    "lyapunov": lambda epoch, **kw: Lyapunov(epoch_s=epoch),
-    "game-theory": lambda epoch, **kw: GameTheory(epoch_s=epoch),
-    "haf": lambda epoch, **kw: _haf(epoch, **kw),
-    "haf-nocritic": lambda epoch, **kw: _haf(epoch, use_critic=False, **kw),
-    "caora": lambda epoch, **kw: _caora(epoch, **kw),
-    "caora-half": lambda epoch, **kw: _split("half"),
-    "caora-random": lambda epoch, **kw: _split("random"),
-}
-NEEDS_AGENT = frozenset({"haf", "haf-nocritic"})
-#: Methods whose keyword options are passed on (``weights=`` for CAORA's actor).
-TAKES_OPTIONS = NEEDS_AGENT | {"caora"}
+def method_help() -> str:
+    """The ``--method`` help: every registered name, in table order."""
+    names = ", ".join(s.name for s in ordered())
+    return f"{names}, or caora-fixed:X (CAORA's split fixed at X in [0, 1])."
 
 
 def make_method(name: str, epoch_s: float, **kw) -> Method:
-    """A method by name; ``haf*`` take ``agent=``, ``critic=`` (weights path) and ``log=``."""
+    """A method by name with the options it takes (others are ignored): ``haf*`` take
+    ``agent=``, ``critic=`` (weights path) and ``log=``; ``caora`` takes ``weights=``."""
     if name.startswith("caora-fixed:"):  # a fixed split, e.g. caora-fixed:0.9
         from airan_twin.methods.caora import FixedSplit
 
@@ -68,14 +38,20 @@ def make_method(name: str, epoch_s: float, **kw) -> Method:
             value = -1.0
         if not 0.0 <= value <= 1.0:
             raise InputError(f"{name!r}: the split must be a number in [0, 1]")
-        method = FixedSplit(value)
-        method.name = name  # type: ignore[misc]
-        return method
-    if name not in REGISTRY:
+        return FixedSplit(value, label=name)
+    spec = REGISTRY.get(name)
+    if spec is None:
         raise InputError(f"unknown method {name!r}; choose from {', '.join(REGISTRY)}")
-    if name == "caora":
-        kw = {k: v for k, v in kw.items() if k == "weights"}
-    return REGISTRY[name](epoch_s, **(kw if name in TAKES_OPTIONS else {}))
+    return spec.factory(epoch_s, **{k: v for k, v in kw.items() if k in spec.options})
 
 
-__all__ = ["NEEDS_AGENT", "REGISTRY", "Method", "make_method"]
+__all__ = [
+    "BASELINES",
+    "NEEDS_AGENT",
+    "REGISTRY",
+    "Method",
+    "MethodSpec",
+    "make_method",
+    "method_help",
+    "register",
+]

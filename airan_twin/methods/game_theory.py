@@ -10,7 +10,7 @@ improves its utility the most (by more than ``threshold``, relative) moves; othe
 
 from __future__ import annotations
 
-from airan_twin.methods.base import Method
+from airan_twin.methods.base import Method, register
 from proto.observation import Snapshot
 from rapp_placement.candidates import Candidate
 
@@ -54,3 +54,12 @@ class GameTheory(Method):
             if gain > best_gain:
                 best, best_gain = c, gain
         return best
+
+
+register(
+    "game-theory",
+    lambda epoch_s: GameTheory(epoch_s=epoch_s),
+    "best-response placement, market (bid-proportional) allocation",
+    baseline=True,
+    order=40,
+)

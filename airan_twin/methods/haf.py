@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from airan_twin.methods.base import Method
+from pathlib import Path
+
+from airan_twin.methods.base import Method, register
 from proto.observation import Snapshot
 from rapp_placement.agent import PlacementAgent
+from rapp_placement.backends import make_agent
 from rapp_placement.candidates import Candidate
 from rapp_placement.critic import Critic
 from rapp_placement.decision import decide
@@ -46,3 +49,32 @@ class Haf(Method):
             "critic_vetoes": self.vetoes,
             "chosen_positions": {str(k): v for k, v in sorted(st.positions.items())},
         }
+
+
+def _make(
+    epoch_s: float,
+    agent: str = "heuristic",
+    critic: str | Path | None = None,
+    log: str | Path | None = None,
+    use_critic: bool = True,
+) -> Haf:
+    from rapp_placement.critic import WEIGHTS_PATH
+
+    c = Critic.load(critic or WEIGHTS_PATH) if use_critic else None
+    return Haf(make_agent(agent, epoch_s, log), c, epoch_s)
+
+
+register(
+    "haf",
+    _make,
+    "LLM shortlist + critic (eqs. 11-12), HAF allocator",
+    options=("agent", "critic", "log"),
+    order=60,
+)
+register(
+    "haf-nocritic",
+    lambda epoch_s, **kw: _make(epoch_s, use_critic=False, **kw),
+    "the agent's first shortlisted action, no critic (Table II)",
+    options=("agent", "log"),
+    order=61,
+)

@@ -12,7 +12,7 @@ no-op's 0.
 
 from __future__ import annotations
 
-from airan_twin.methods.base import Method
+from airan_twin.methods.base import Method, register
 from proto.observation import Snapshot
 from rapp_placement.candidates import Candidate
 
@@ -63,3 +63,12 @@ class Lyapunov(Method):
             if score < best_score:
                 best, best_score = c, score
         return best
+
+
+register(
+    "lyapunov",
+    lambda epoch_s: Lyapunov(epoch_s=epoch_s),
+    "drift-plus-penalty placement over every feasible migration, MaxWeight allocation",
+    baseline=True,
+    order=30,
+)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from airan_twin.entities import ReqClass
-from airan_twin.methods.base import Method
+from airan_twin.methods.base import KeepPlacement
 from airan_twin.methods.caora.sac import Actor, Sac
 from airan_twin.methods.caora.split import STATE_DIM, interval_reward, node_state, split_rule
 from proto.errors import HafError
@@ -37,7 +37,7 @@ class CaoraError(HafError):
     """The policy weights cannot be used (missing, damaged, wrong shape)."""
 
 
-class SplitMethod(Method):
+class SplitMethod(KeepPlacement):
     name = "caora"
     allocation = "haf"  # unused: node_rule decides every allocation
     dispatch = "least-backlog"
@@ -131,9 +131,13 @@ class SplitMethod(Method):
 class FixedSplit(SplitMethod):
     name = "caora-half"
 
-    def __init__(self, split: float = 0.5, interval_s: float = DEFAULT_INTERVAL_S) -> None:
+    def __init__(
+        self, split: float = 0.5, interval_s: float = DEFAULT_INTERVAL_S, label: str = ""
+    ) -> None:
         super().__init__(interval_s)
         self.value = split
+        if label:
+            self.name = label  # type: ignore[misc]  (e.g. caora-fixed:0.9)
 
     def initial_split(self) -> float:
         return self.value
@@ -174,7 +178,7 @@ class Caora(SplitMethod):
     ) -> None:
         super().__init__(interval_s)
         if actor is None and sac is None:
-            raise ValueError("Caora needs an actor or a SAC learner")
+            raise TypeError("Caora needs an actor or a SAC learner")
         self.sac = sac
         self.actor = actor if actor is not None else sac.actor  # type: ignore[union-attr]
         self.explore = explore
