@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -100,50 +100,53 @@ def measurement_name(field: str, instance_id: str) -> str:
     return f"HAF.{field}.{instance_id}"
 
 
-def _check_value(name: str, kind: str, bound: float, item: tuple[str, Any]) -> float | int | bool:
-    """One KPM MeasurementRecordItem ``(choice, value)`` → the record's value, or raise."""
-    choice, value = item
-    if kind == "slack" and choice == "noValue":
-        return math.inf
-    if choice not in ("integer", "real"):
-        raise MeasurementError(name, f"must be a number, got {choice}")
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise MeasurementError(name, f"must be a number, got {type(value).__name__}")
-    v = float(value)
-    if not math.isfinite(v):
-        raise MeasurementError(name, f"must be finite, got {v!r}")
-    if kind == "slack":
-        if abs(v) > bound:
-            raise MeasurementError(name, f"must be within ±{bound:g} s, got {v!r}")
-        return v
-    if kind == "flag":
-        if v not in (0.0, 1.0):
-            raise MeasurementError(name, f"must be exactly 0 or 1, got {v!r}")
-        return v == 1.0
-    if not 0.0 <= v <= bound:
-        raise MeasurementError(name, f"must be in [0, {bound:g}], got {v!r}")
-    if kind == "count":
-        if v != math.floor(v):
-            raise MeasurementError(name, f"must be a whole number, got {v!r}")
-        return int(v)
-    return v
+_KINDS: tuple[tuple[str, float], ...] = tuple((kind, bound) for _, _, kind, bound in FIELD_SPECS)
+_INF = math.inf
 
 
-def measurement_from_kpm(
-    instance_id: str, items: Mapping[str, tuple[str, Any]]
-) -> InstanceMeasurement:
-    """Eleven-plus KPM items of one instance, keyed by field name → a validated record.
+def _bad(instance_id: str, k: int, detail: str) -> MeasurementError:
+    return MeasurementError(measurement_name(FIELDS[k], instance_id), detail)
 
-    Raises :class:`MeasurementError` naming the first field that is missing or out of range.
+
+def measurement_from_kpm(instance_id: str, items: Sequence[tuple[str, Any]]) -> InstanceMeasurement:
+    """One instance's KPM record items ``(choice, value)``, in :data:`FIELDS` order → a
+    validated record. Raises :class:`MeasurementError` naming the first field out of range.
+
+    Called for every resident instance of every report, so the checks are plain comparisons
+    (NaN fails every one of them); the error message is built only on failure.
     """
-    values: dict[str, Any] = {}
-    for field, attr, kind, bound in FIELD_SPECS:
-        name = measurement_name(field, instance_id)
-        item = items.get(field)
-        if item is None:
-            raise MeasurementError(name, "missing")
-        values[attr] = _check_value(name, kind, bound, item)
-    return InstanceMeasurement(instance_id, **values)
+    if len(items) != len(FIELDS):
+        raise MeasurementError(
+            measurement_name("*", instance_id), f"{len(items)} values, expected {len(FIELDS)}"
+        )
+    out: list[Any] = []
+    for k, (choice, v) in enumerate(items):
+        kind, bound = _KINDS[k]
+        if choice == "noValue":
+            if kind != "slack":
+                raise _bad(instance_id, k, "must be a number, got noValue")
+            out.append(_INF)
+            continue
+        t = type(v)
+        if (t is not float and t is not int) or (choice != "real" and choice != "integer"):
+            raise _bad(instance_id, k, f"must be a number, got {choice} {t.__name__}")
+        if kind == "work":
+            if not 0.0 <= v <= bound:
+                raise _bad(instance_id, k, f"must be finite and in [0, {bound:g}], got {v!r}")
+            out.append(float(v))
+        elif kind == "slack":
+            if not -bound <= v <= bound:
+                raise _bad(instance_id, k, f"must be finite and within ±{bound:g} s, got {v!r}")
+            out.append(float(v))
+        elif kind == "count":
+            if not 0 <= v <= bound or v != int(v):
+                raise _bad(instance_id, k, f"must be a whole number in [0, {bound:g}], got {v!r}")
+            out.append(int(v))
+        else:  # flag
+            if v != 0 and v != 1:
+                raise _bad(instance_id, k, f"must be exactly 0 or 1, got {v!r}")
+            out.append(v == 1)
+    return InstanceMeasurement(instance_id, *out)
 
 
 def kpm_items(m: InstanceMeasurement) -> list[tuple[str, object]]:

@@ -177,51 +177,69 @@ def decode_report(
     if len(mf["measData"]) != 1:
         raise E2DecodeError("kpm-message", f"{len(mf['measData'])} measData items, expected 1")
     record = mf["measData"][0]["measRecord"]
+    info = mf.get("measInfoList")
     try:
-        by_instance = _items_by_name(record, mf.get("measInfoList"), instance_ids)
-        out = []
-        for iid, items in by_instance.items():
-            if all(choice == "noValue" for choice, _ in items.values()):
-                continue  # not resident on this node
-            out.append(measurement_from_kpm(iid, items))
+        if info is None:
+            return collected, node_id, _by_slot(record, instance_ids)
+        return collected, node_id, _by_name(record, info, instance_ids)
     except MeasurementError as exc:
         raise E2DecodeError("kpm-value", str(exc)) from None
-    return collected, node_id, out
 
 
-def _items_by_name(
-    record: Sequence[tuple[str, object]],
-    info: Sequence[dict] | None,
-    instance_ids: Sequence[str],
-) -> dict[str, dict[str, tuple[str, object]]]:
-    """``{instance: {field: item}}``, each item placed by its measurement name."""
+def _resident(items: Sequence[tuple[str, object]]) -> bool:
+    """An instance with noValue in every slot is not on the reporting node."""
+    return items[0][0] != "noValue" or any(c != "noValue" for c, _ in items)
+
+
+def _by_slot(
+    record: Sequence[tuple[str, object]], instance_ids: Sequence[str]
+) -> list[InstanceMeasurement]:
+    """No ``measInfoList``: the names are the subscription's, in its order (instance-major)."""
+    width = len(FIELDS)
+    if len(record) != width * len(instance_ids):
+        raise MeasurementError(
+            "measRecord",
+            f"{len(record)} values, the subscription lists {width * len(instance_ids)}",
+        )
+    out = []
+    for k, iid in enumerate(instance_ids):
+        items = record[k * width : (k + 1) * width]
+        if _resident(items):
+            out.append(measurement_from_kpm(iid, items))
+    return out
+
+
+def _by_name(
+    record: Sequence[tuple[str, object]], info: Sequence[dict], instance_ids: Sequence[str]
+) -> list[InstanceMeasurement]:
+    """``measInfoList`` present: each value placed by its own measurement name."""
+    if len(info) != len(record):
+        raise MeasurementError("measInfoList", f"{len(info)} names for {len(record)} values")
     catalogue = set(instance_ids)
-    if info is None:
-        names = measurement_names(instance_ids)
-        if len(record) != len(names):
-            raise MeasurementError(
-                "measRecord", f"{len(record)} values, the subscription lists {len(names)}"
-            )
-    else:
-        if len(info) != len(record):
-            raise MeasurementError("measInfoList", f"{len(info)} names for {len(record)} values")
-        names = []
-        for k, item in enumerate(info):
-            kind, name = item["measType"]
-            if kind != "measName":
-                raise MeasurementError(f"measInfoList[{k}]", "measID is not supported, use names")
-            names.append(name)
-    fields = set(FIELDS)
-    out: dict[str, dict[str, tuple[str, object]]] = {}
-    for name, item in zip(names, record, strict=True):
+    slot = {f: k for k, f in enumerate(FIELDS)}
+    grouped: dict[str, list] = {}
+    for k, (item, value) in enumerate(zip(info, record, strict=True)):
+        kind, name = item["measType"]
+        if kind != "measName":
+            raise MeasurementError(f"measInfoList[{k}]", "measID is not supported, use names")
         prefix, _, rest = name.partition(".")
         field, _, iid = rest.partition(".")
-        if prefix != "HAF" or field not in fields or iid not in catalogue:
+        if prefix != "HAF" or field not in slot or iid not in catalogue:
             raise MeasurementError(name[:160], "not a measurement of this subscription")
-        slots = out.setdefault(iid, {})
-        if field in slots:
+        items = grouped.setdefault(iid, [None] * len(FIELDS))
+        if items[slot[field]] is not None:
             raise MeasurementError(name, "reported twice")
-        slots[field] = item
+        items[slot[field]] = value
+    out = []
+    for iid in instance_ids:  # catalogue order, as without names
+        items = grouped.get(iid)
+        if items is None:
+            continue
+        for k, item in enumerate(items):
+            if item is None:
+                raise MeasurementError(measurement_name(FIELDS[k], iid), "missing")
+        if _resident(items):
+            out.append(measurement_from_kpm(iid, items))
     return out
 
 
