@@ -17,20 +17,13 @@ from pathlib import Path
 
 from a1_policies.haf_placement import POLICY_TYPE_ID
 from airan_twin.scenario import cluster_config, load_scenario
+from proto import observation as ob
 from xapp_alloc import core as xc
 from xapp_alloc.metrics import METRICS
 from xapp_alloc.transport.rmr import GRPC_PORT
 
 HERE = Path(__file__).resolve().parents[1] / "xapp_alloc" / "deploy"
-NAMES = {
-    xc.RIC_HEALTH_CHECK_REQ: "RIC_HEALTH_CHECK_REQ",
-    xc.RIC_HEALTH_CHECK_RESP: "RIC_HEALTH_CHECK_RESP",
-    xc.RIC_INDICATION: "RIC_INDICATION",
-    xc.RIC_CONTROL_REQ: "RIC_CONTROL_REQ",
-    xc.A1_POLICY_REQ: "A1_POLICY_REQ",
-    xc.A1_POLICY_RESP: "A1_POLICY_RESP",
-    xc.A1_POLICY_QUERY: "A1_POLICY_QUERY",
-}
+NAMES = xc.MESSAGE_NAMES  # the core's dispatch table names, reused here
 VERSION = "0.1.0"
 
 CONTROLS_SCHEMA = {
@@ -39,40 +32,43 @@ CONTROLS_SCHEMA = {
     "type": "object",
     "required": ["nodes", "instances"],
     "properties": {
-        "reporting_period_ms": {"type": "integer", "minimum": 1},
-        "stale_after_s": {"type": "number", "exclusiveMinimum": 0},
         "nodes": {
             "type": "array",
             "minItems": 1,
+            "maxItems": ob.MAX_NODES,
             "items": {
                 "type": "object",
                 "additionalProperties": False,
                 "required": ["node_id", "gpu_capacity", "cpu_capacity", "mem_capacity"],
                 "properties": {
-                    "node_id": {"type": "string"},
-                    "gpu_capacity": {"type": "number", "exclusiveMinimum": 0},
-                    "cpu_capacity": {"type": "number", "exclusiveMinimum": 0},
-                    "mem_capacity": {"type": "number", "exclusiveMinimum": 0},
-                    "kind": {"type": "string"},
+                    "node_id": {"type": "string", "pattern": ob.ID_PATTERN},
+                    **{
+                        k: {"type": "number", "exclusiveMinimum": 0, "maximum": ob.MAX_CAPACITY}
+                        for k in ("gpu_capacity", "cpu_capacity", "mem_capacity")
+                    },
+                    "kind": {"enum": list(ob.NODE_KINDS)},
                 },
             },
         },
         "instances": {
             "type": "array",
             "minItems": 1,
+            "maxItems": ob.MAX_INSTANCES,
             "items": {
                 "type": "object",
                 "additionalProperties": False,
                 "required": ["instance_id", "category", "weights", "reconfig_s", "node_id"],
                 "properties": {
-                    "instance_id": {"type": "string"},
-                    "category": {"enum": ["du", "cu-up", "large-ai", "small-ai"]},
-                    "weights": {"type": "number", "minimum": 0},
-                    "reconfig_s": {"type": "number", "minimum": 0},
-                    "node_id": {"type": "string"},
+                    "instance_id": {"type": "string", "pattern": ob.ID_PATTERN},
+                    "category": {"enum": list(ob.CATEGORIES)},
+                    "weights": {"type": "number", "minimum": 0, "maximum": ob.MAX_CAPACITY},
+                    "reconfig_s": {"type": "number", "minimum": 0, "maximum": 86400},
+                    "node_id": {"type": "string", "pattern": ob.ID_PATTERN},
                 },
             },
         },
+        "reporting_period_ms": {"type": "integer", "minimum": 1, "maximum": 60000},
+        "stale_after_s": {"type": "number", "exclusiveMinimum": 0, "maximum": 86400},
     },
 }
 

@@ -21,8 +21,8 @@ SC = load_scenario()
 class CheckedTwin(Twin):
     """Asserts capacity (3) after every reallocation and memory (4) after every event."""
 
-    def _reallocate(self, node, t):
-        super()._reallocate(node, t)
+    def reallocate(self, node, t):
+        super().reallocate(node, t)
         g = sum(i.rate for i in node.instances if i.uses_gpu)
         c = sum(i.rate for i in node.instances if not i.uses_gpu)
         assert g <= node.gpu_cap * (1 + 1e-9), (node.nid, g, node.gpu_cap)
@@ -43,8 +43,8 @@ class CheckedTwin(Twin):
                     assert inst.kv_held == pytest.approx(expect, rel=1e-9, abs=1.0)
 
         q = self.q
-        while q._heap and (until is None or q._heap[0][0] <= until):
-            Twin.run(self, until=q._heap[0][0])
+        while q and (until is None or q.peek_time() <= until):
+            Twin.run(self, until=q.peek_time())
             check(q.now)
 
 

@@ -1,0 +1,241 @@
+"""The request lifecycle in the twin: arrival → DU → CU-UP → (AI service) → fulfilled or missed.
+
+A request enters its cell's DU on arrival, moves stage by stage (a hop of ``δ`` between nodes),
+and ends once: at its last stage's completion (fulfilled if before its deadline) or at its
+deadline (missed: its work is discarded, its KV freed). AI requests need their KV cache on the
+AI instance's node (4): one that does not fit waits in the instance's FIFO admission queue.
+A migration takes the instance off-line for its window: its requests pause and keep their
+progress and KV, which move with it.
+
+:class:`Lifecycle` holds these event handlers; :class:`~airan_twin.twin.Twin` owns the state
+they change and calls them from its event loop. They re-allocate a node through
+:class:`~airan_twin.node_alloc.NodeAllocation` whenever what it serves changes.
+"""
+
+from __future__ import annotations
+
+import math
+
+from airan_twin.entities import Instance, Node, Req, ReqClass
+from airan_twin.events import Ev
+from airan_twin.scenario import Category
+
+
+class Lifecycle:
+    """Event handlers of a request's life (mixed into the Twin, whose state they change)."""
+
+    def schedule_next_arrival(self) -> None:
+        reqs = self.workload.requests
+        k = self.next_arrival
+        if k < len(reqs) and reqs[k].arrival < self.horizon:
+            item = reqs[k]
+            req = item if isinstance(item, Req) else Req(k, *item)
+            self.arrived.append(req)
+            self.q.push(req.arrival, Ev.ARRIVAL, req)
+            self.next_arrival = k + 1
+
+    def on_arrival(self, req: Req, t: float) -> None:
+        self.schedule_next_arrival()
+        self.q.push(req.deadline, Ev.EXPIRE, req)
+        du = self.du_of_cell[req.cell]
+        self.arrival_work[du.iid] += req.du_work
+        if self._enter(req, du, t):
+            self.reallocate(du.node, t)
+
+    def on_hop(self, req: Req, inst: Instance, t: float) -> None:
+        if req.state == Req.DONE:
+            return
+        if self._enter(req, inst, t):
+            self.reallocate(inst.node, t)
+
+    def _enter(self, req: Req, inst: Instance, t: float) -> bool:
+        """Put ``req`` on ``inst``; True if the node's service changed (caller reallocates)."""
+        node = inst.node
+        if inst.is_migrating(t) or (
+            inst.ps and (self._has_waiting(inst) or node.mem_used + req.kv > node.mem_cap)
+        ):
+            if inst.ps and not inst.is_migrating(t):
+                self.counters.kv_waits += 1
+            req.state = Req.QUEUED
+            req.inst = inst
+            inst.queue.append(req)
+            inst.queued_work += req.residual
+            return False
+        self.sync(node, t)
+        if inst.ps:
+            node.mem_used += req.kv
+            inst.kv_held += req.kv
+        inst.add(req)
+        return True
+
+    @staticmethod
+    def _has_waiting(inst: Instance) -> bool:
+        q = inst.queue
+        while q and q[0].state != Req.QUEUED:
+            q.pop(0)
+        return bool(q)
+
+    def on_stage_done(self, inst: Instance, version: int, t: float) -> None:
+        if version != inst.version:
+            return
+        node = inst.node
+        self.sync(node, t)
+        req = inst.head()
+        if req is None:  # pragma: no cover - a versioned event always has a head
+            return
+        inst.remove(req)
+        freed = False
+        if inst.ps:
+            node.mem_used -= req.kv
+            inst.kv_held -= req.kv
+            freed = True
+        touched = self._next_stage(req, inst, t)
+        if freed:
+            self._admit_waiting(node, t)
+        self.reallocate(node, t)
+        if touched is not None and touched is not node:
+            self.reallocate(touched, t)
+
+    def _next_stage(self, req: Req, inst: Instance, t: float) -> Node | None:
+        """Move ``req`` past the stage it just finished; return the node it entered, if any."""
+        if req.stage == 0:
+            nxt = self.cu_of_cell[req.cell]
+        elif req.stage == 1 and not req.cls.is_ran_only:
+            nxt = self._dispatch(req, t)
+        else:
+            self._finish(req, t, fulfilled=t <= req.deadline)
+            return None
+        req.stage += 1
+        req.residual = req.stage_work()
+        self.arrival_work[nxt.iid] += req.residual
+        if nxt.node is inst.node:
+            return nxt.node if self._enter(req, nxt, t) else None
+        req.state = Req.HOP
+        req.inst = nxt
+        self.q.push(t + self.hop, Ev.HOP, req, nxt)
+        return None
+
+    def _dispatch(self, req: Req, t: float) -> Instance:
+        cat = Category.LARGE_AI if req.cls == ReqClass.LARGE_AI else Category.SMALL_AI
+        pool = self.by_service[cat]
+        ready = [i for i in pool if not i.is_migrating(t)] or pool
+        if self.method.dispatch == "round-robin":
+            k = self.rr_next[cat]
+            self.rr_next[cat] = k + 1
+            return ready[k % len(ready)]
+        best, best_b = ready[0], math.inf
+        for inst in ready:  # first of the least backlogged: deterministic tie-break
+            self.sync_instance(inst, t)
+            b = inst.backlog()
+            if b < best_b:
+                best, best_b = inst, b
+        return best
+
+    def _finish(self, req: Req, t: float, fulfilled: bool) -> None:
+        if self.finish_hook is not None and req.inst is not None:
+            self.finish_hook(req.inst.node.nid, req.cls, t, fulfilled)
+        req.state = Req.DONE
+        req.end = t
+        req.fulfilled = fulfilled
+        req.inst = None
+        self.outcomes[req.cls][0 if fulfilled else 1] += 1
+
+    def on_expire(self, req: Req, t: float) -> None:
+        state = req.state
+        if state == Req.DONE:
+            return
+        inst = req.inst
+        if state == Req.ACTIVE:
+            node = inst.node
+            self.sync(node, t)
+            inst.remove(req)
+            if inst.ps:
+                node.mem_used -= req.kv
+                inst.kv_held -= req.kv
+            self._finish(req, t, fulfilled=False)
+            if inst.ps:
+                self._admit_waiting(node, t)
+            self.reallocate(node, t)
+            return
+        if state == Req.QUEUED:
+            inst.queued_work = max(inst.queued_work - req.residual, 0.0)
+        elif state == Req.PAUSED:
+            inst.paused.remove(req)
+            if inst.ps:
+                inst.node.mem_used -= req.kv
+                inst.kv_held -= req.kv
+        self._finish(req, t, fulfilled=False)
+
+    def _admit_waiting(self, node: Node, t: float) -> None:
+        for inst in node.instances:
+            if not inst.ps or inst.is_migrating(t):
+                continue
+            q = inst.queue
+            while q:
+                req = q[0]
+                if req.state != Req.QUEUED:
+                    q.pop(0)
+                    continue
+                if node.mem_used + req.kv > node.mem_cap:
+                    break
+                q.pop(0)
+                inst.queued_work = max(inst.queued_work - req.residual, 0.0)
+                self.sync_instance(inst, t)
+                node.mem_used += req.kv
+                inst.kv_held += req.kv
+                inst.add(req)
+
+    # --- migrations -----------------------------------------------------------------------------
+    def start_migration(self, inst: Instance, dst: Node, t: float) -> None:
+        src = inst.node
+        if dst is src:
+            raise ValueError(f"{inst.iid} is already on {dst.nid}")
+        if inst.is_migrating(t):
+            raise ValueError(f"{inst.iid} is already migrating")
+        need = inst.weights + inst.kv_held
+        if dst.mem_used + need > dst.mem_cap * (1 + 1e-12):
+            raise ValueError(f"moving {inst.iid} to {dst.nid} breaks GPU memory (4)")
+        self.sync(src, t)
+        self.external.pop(inst.iid, None)  # an outside share was for the source node
+        for req in list(inst.active.values()):
+            inst.remove(req)
+            req.state = Req.PAUSED
+            inst.paused.append(req)
+        src.mem_used -= need
+        dst.mem_used += need
+        src.instances.remove(inst)
+        dst.instances.append(inst)
+        inst.node = dst
+        inst.migrating_until = t + inst.reconfig_s
+        inst.rate = 0.0
+        inst.version += 1
+        self.counters.migrations += 1
+        if inst.cat == Category.LARGE_AI:
+            self.counters.large_migrations += 1
+        self.reallocate(src, t)
+        self.sync(dst, t)
+        self.reallocate(dst, t)
+        self.q.push(inst.migrating_until, Ev.MIGRATION_DONE, inst)
+
+    def on_migration_done(self, inst: Instance, t: float) -> None:
+        node = inst.node
+        self.sync(node, t)
+        inst.migrating_until = -1.0
+        inst.last_t = t
+        for req in inst.paused:
+            inst.add(req)
+        inst.paused = []
+        # Requests that waited for the window, in arrival order; AI ones need KV room.
+        waiting = [r for r in inst.queue if r.state == Req.QUEUED]
+        inst.queue = []
+        inst.queued_work = 0.0
+        for req in waiting:
+            if inst.ps and (inst.queue or node.mem_used + req.kv > node.mem_cap):
+                inst.queue.append(req)
+                inst.queued_work += req.residual
+                continue
+            if inst.ps:
+                node.mem_used += req.kv
+                inst.kv_held += req.kv
+            inst.add(req)
+        self.reallocate(node, t)
