@@ -102,7 +102,7 @@ class E2Loop:
         twin.route_decisions(commit=loop.commit)
         for msg in core.start():
             loop._record(msg.mtype, msg.payload, msg.sub_id, msg.meid, outbound=True)
-        twin.enable_reports(period_s, loop._on_report)
+        twin.enable_reports(period_s, loop.report)
         return loop
 
     @classmethod
@@ -138,7 +138,7 @@ class E2Loop:
         if rapp_url is not None:
             remote = RemotePlacement(rapp_url, timeout_s)
             twin.route_decisions(remote.decide, label=remote.label, summary=remote.summary)
-        twin.enable_reports(period_s, loop._on_report)
+        twin.enable_reports(period_s, loop.report)
         return loop
 
     # --- traffic ---------------------------------------------------------------------------------
@@ -161,7 +161,8 @@ class E2Loop:
             self._record(out.mtype, out.payload, out.sub_id, out.meid, outbound=True)
             self._apply(out)
 
-    def _on_report(self, twin: Twin, node_id: str) -> None:
+    def report(self, twin: Twin, node_id: str) -> None:
+        """Encode node ``node_id``'s report now as a RIC_INDICATION and deliver it to the xApp."""
         header, message = codec.encode_report(
             twin.now,
             node_id,

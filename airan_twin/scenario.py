@@ -9,7 +9,6 @@ convert them to SI (FLOP/s, bytes, FLOP, s) for the model.
 from __future__ import annotations
 
 import re
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,6 +20,7 @@ from proto.observation import (
     ID_PATTERN,
     MAX_INSTANCES,
     MAX_NODES,
+    Category,
     ClusterConfig,
     InstanceConfig,
     NodeConfig,
@@ -41,21 +41,6 @@ GFLOP = 1e9
 
 class ScenarioError(HafError):
     """A scenario file is missing, unreadable or invalid; the message says where and why."""
-
-
-class Category(StrEnum):
-    DU = "du"
-    CU_UP = "cu-up"
-    LARGE_AI = "large-ai"
-    SMALL_AI = "small-ai"
-
-    @property
-    def is_ran(self) -> bool:
-        return self in (Category.DU, Category.CU_UP)
-
-    @property
-    def is_ai(self) -> bool:
-        return not self.is_ran
 
 
 class _Model(BaseModel):

@@ -23,7 +23,7 @@ from a1_policies.haf_placement import (
     PolicyError,
     validate_policy,
 )
-from haf.cli import UsageError, app, console
+from haf.app import UsageError, app, console
 from proto import safejson
 from proto.errors import HafError
 

@@ -9,14 +9,14 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from haf.cli import (
+from haf.app import (
     HorizonOpt,
     RhoOpt,
     ScenarioOpt,
     UsageError,
-    _progress,
     app,
     console,
+    progress,
 )
 
 caora_app = typer.Typer(
@@ -70,7 +70,7 @@ def train_cmd(
         warmup=warmup,
         checkpoint_every=checkpoint_every,
     )
-    with _progress() as bar:
+    with progress() as bar:
         task = bar.add_task("training", total=episodes)
 
         def tick(ep, row) -> None:
@@ -149,7 +149,7 @@ def evaluate_cmd(
         for m in ("caora", "caora-half", "caora-random", *fixed, "haf-static")
         for s in seed_list
     ]
-    with _progress() as bar:
+    with progress() as bar:
         task = bar.add_task("evaluating", total=len(jobs))
         results = run_jobs(sc, jobs, workers, lambda i, j, r: bar.update(task, completed=i))
     rows = aggregate(results)

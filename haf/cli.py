@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -14,70 +13,23 @@ from rich.table import Table
 
 from airan_twin.methods import method_help
 from airan_twin.scenario import load_scenario
-from proto.errors import HafError
-
-app = typer.Typer(
-    help="HAF for AI-RAN: deadline-aware allocator (xApp), placement (rApp), digital twin.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
+from haf.app import (
+    AgentLogOpt,
+    AgentOpt,
+    CriticOpt,
+    HorizonOpt,
+    OutOpt,
+    RhoOpt,
+    ScenarioOpt,
+    SeedOpt,
+    SplitOpt,
+    TraceOpt,
+    UsageError,
+    app,
+    console,
+    progress,
 )
-console = Console()
-log = logging.getLogger("haf")
-
-ScenarioOpt = Annotated[
-    Path | None,
-    typer.Option("--scenario", help="Scenario YAML (default: the shipped paper testbed)."),
-]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed; same seed, same numbers.")]
-
-
-class UsageError(HafError):
-    """Bad input from the user: reported as one line, exit code 2."""
-
-
-@app.callback()
-def _root(
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
-) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
-
-
-RhoOpt = Annotated[
-    float,
-    typer.Option("--rho", help="AI load over the GPU left after RAN floors (spec §5).", min=0.01),
-]
-HorizonOpt = Annotated[
-    float,
-    typer.Option("--horizon", help="Seconds of arrivals; the twin then drains.", min=1.0),
-]
-TraceOpt = Annotated[
-    Path | None,
-    typer.Option("--trace", help="Azure LLM trace CSV (default: the synthetic conv-like stream)."),
-]
-SplitOpt = Annotated[
-    str, typer.Option("--split", help="Chronological part of the trace: train, test or all.")
-]
-OutOpt = Annotated[
-    Path | None, typer.Option("--out", help="Directory for the JSON results (created).")
-]
-
-
-def _progress(*columns):
-    """A transient progress bar on stderr: description, bar, ``columns``, elapsed time."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        *columns,
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    )
+from proto.errors import HafError
 
 
 def _run_with_progress(label: str, jobs: list[tuple[str, dict]]) -> list:
@@ -88,7 +40,7 @@ def _run_with_progress(label: str, jobs: list[tuple[str, dict]]) -> list:
 
     results = []
     total = sum(kw["horizon"] for _, kw in jobs)
-    with _progress(TextColumn("{task.fields[what]}")) as bar:
+    with progress(TextColumn("{task.fields[what]}")) as bar:
         task = bar.add_task(label, total=total, what="")
         done = 0.0
         for name, kw in jobs:
@@ -111,22 +63,6 @@ def _write_results(out: Path | None, results: list, stem: str) -> None:
     for r in results:
         r.to_json(out / f"{stem}-{r.method}-rho{r.rho:g}-seed{r.seed}.json")
     console.print(f"results written to {out}/")
-
-
-AgentOpt = Annotated[
-    str,
-    typer.Option(
-        "--agent",
-        help="LLM agent of haf/haf-nocritic: heuristic, embedded (local llama.cpp model), "
-        "ollama[:MODEL[@HOST]] or replay:LOG.jsonl.",
-    ),
-]
-CriticOpt = Annotated[
-    Path | None, typer.Option("--critic", help="Critic weights (default: the shipped ones).")
-]
-AgentLogOpt = Annotated[
-    Path | None, typer.Option("--agent-log", help="Append every agent call to this JSONL log.")
-]
 
 
 @app.command("sim")
@@ -183,20 +119,19 @@ def sim(
 
 @app.command("demo")
 def demo(seed: SeedOpt = 1, horizon: HorizonOpt = 300.0, out: OutOpt = None) -> None:
-    """The main job on the embedded default: HAF and the baselines at rho = 0.9.
+    """Table III in process: the baselines and HAF at rho = 0.9, beside the paper's rows.
 
-    One paper run per method on the shipped testbed with the synthetic conv-like workload,
-    printed beside the paper's Table III. HAF uses the deterministic heuristic agent and the
-    shipped critic (the LLM agents take minutes per run here: `haf sim --agent embedded`).
-    No server, no data file needed.
+    One run per method (the registry's baselines, then HAF with the deterministic heuristic
+    agent and the shipped critic) on the shipped testbed with the synthetic conv-like workload,
+    all in this process (about a minute). The main job, `make demo`, is `haf up`: the closed
+    loop across processes. No server, no data file needed.
     """
+    from airan_twin.methods import BASELINES
     from haf.tables import results_table
 
     sc = load_scenario(None)
     kw = dict(sc=sc, rho=0.9, seed=seed, horizon=horizon, trace=None, split="test")
     haf_kw = dict(kw, method_kwargs={"agent": "heuristic"})
-    from airan_twin.methods import BASELINES
-
     runs = _run_with_progress("demo", [(m, kw) for m in BASELINES] + [("haf", haf_kw)])
     console.print(
         results_table(
@@ -448,7 +383,7 @@ def _run_experiment(name: str, jobs: list, workers: int, out: Path | None):
     from airan_twin.experiments import aggregate, run_jobs
 
     sc = load_scenario(None)
-    with _progress(MofNCompleteColumn(), TextColumn("{task.fields[last]}")) as bar:
+    with progress(MofNCompleteColumn(), TextColumn("{task.fields[last]}")) as bar:
         task = bar.add_task(name, total=len(jobs), last="")
 
         def done(n, job, res):

@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from haf.cli import (
+from haf.app import (
     HorizonOpt,
     RhoOpt,
     ScenarioOpt,

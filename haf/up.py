@@ -25,7 +25,7 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from haf.cli import HorizonOpt, OutOpt, RhoOpt, ScenarioOpt, SeedOpt, UsageError, app, console
+from haf.app import HorizonOpt, OutOpt, RhoOpt, ScenarioOpt, SeedOpt, UsageError, app, console
 
 #: Measured: the closed loop lands within this many points of the in-process run (docs/rapp.md).
 TOLERANCE_PP = 3.0

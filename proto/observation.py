@@ -18,13 +18,31 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 from typing import Any
 
 from proto.errors import ConfigError, MeasurementError
 
+
 # --- vocabulary ------------------------------------------------------------------------------
-#: Instance categories; the first three run on the GPU, CU-UP on CPU cores.
-CATEGORIES: tuple[str, ...] = ("du", "cu-up", "large-ai", "small-ai")
+class Category(StrEnum):
+    """Instance categories; DU and the AI services run on the GPU, CU-UP on CPU cores."""
+
+    DU = "du"
+    CU_UP = "cu-up"
+    LARGE_AI = "large-ai"
+    SMALL_AI = "small-ai"
+
+    @property
+    def is_ran(self) -> bool:
+        return self in (Category.DU, Category.CU_UP)
+
+    @property
+    def is_ai(self) -> bool:
+        return not self.is_ran
+
+
+CATEGORIES: tuple[str, ...] = tuple(c.value for c in Category)
 GPU_CATEGORIES = frozenset({"du", "large-ai", "small-ai"})
 RAN_CATEGORIES = frozenset({"du", "cu-up"})
 NODE_KINDS: tuple[str, ...] = ("gpu-heavy", "cpu-heavy", "balanced", "")

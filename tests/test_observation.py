@@ -40,7 +40,7 @@ def _both_ways(twin, loop, state):
     """The in-process snapshot now, then every node reports now and the xApp's over gRPC."""
     inproc = twin.snapshot()
     for nid in twin.nodes:
-        loop._on_report(twin, nid)
+        loop.report(twin, nid)
     return inproc, from_proto(state.GetSnapshot(haf_pb2.SnapshotRequest(), timeout=5))
 
 
