@@ -78,6 +78,7 @@ def descriptor() -> dict:
     rx = [NAMES[t] for t in xc.RX_TYPES]
     tx = [NAMES[t] for t in xc.TX_TYPES]
     return {
+        "name": "haf-xapp",  # ricxappframe registers with it (appInstanceName)
         "xapp_name": "haf-xapp",
         "version": VERSION,
         "containers": [
@@ -153,14 +154,24 @@ def descriptor() -> dict:
     }
 
 
-def route_table() -> str:
-    """RMR_SEED_RT for a local run: controls to the E2 nodes' agent, A1 to the mediator."""
+#: Where an OSC near-RT RIC's platform components listen for RMR (ric-plt-ric-dep's services
+#: and the routing manager's platform routes): the E2 termination and the A1 mediator.
+OSC_ROUTES = {
+    "e2term": "service-ricplt-e2term-rmr-alpha.ricplt:38000",
+    "a1mediator": "service-ricplt-a1mediator-rmr.ricplt:4562",
+}
+#: The same on one machine (a local E2 termination / mediator stand-in on loopback).
+LOCAL_ROUTES = {"e2term": "127.0.0.1:38000", "a1mediator": "127.0.0.1:4562"}
+
+
+def route_table(routes: dict[str, str] = OSC_ROUTES) -> str:
+    """RMR_SEED_RT: controls to the E2 termination, A1 answers and queries to the mediator.
+    (Health-check answers go back to their sender; RMR needs no route for them.)"""
     lines = [
         "newrt|start",
-        f"rte|{xc.RIC_CONTROL_REQ}|e2term:38000",
-        f"rte|{xc.A1_POLICY_RESP}|a1mediator:4562",
-        f"rte|{xc.A1_POLICY_QUERY}|a1mediator:4562",
-        f"rte|{xc.RIC_HEALTH_CHECK_RESP}|haf-xapp:4560",
+        f"rte|{xc.RIC_CONTROL_REQ}|{routes['e2term']}",
+        f"rte|{xc.A1_POLICY_RESP}|{routes['a1mediator']}",
+        f"rte|{xc.A1_POLICY_QUERY}|{routes['a1mediator']}",
         "newrt|end",
     ]
     return "\n".join(lines) + "\n"
@@ -169,7 +180,8 @@ def route_table() -> str:
 def write(directory: Path = HERE) -> None:
     (directory / "config-file.json").write_text(json.dumps(descriptor(), indent=2) + "\n")
     (directory / "schema.json").write_text(json.dumps(CONTROLS_SCHEMA, indent=2) + "\n")
-    (directory / "routes.rt").write_text(route_table())
+    (directory / "routes.rt").write_text(route_table(OSC_ROUTES))
+    (directory / "routes-local.rt").write_text(route_table(LOCAL_ROUTES))
 
 
 if __name__ == "__main__":

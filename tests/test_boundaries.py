@@ -274,7 +274,11 @@ def test_the_epoch_rule_checks_before_it_answers():
     move = [{"instance_id": "large-ai-1", "to_node": "gpu-heavy-1"}]
     cases = [
         ("p3", {"epoch": 3, "migrations": move}, "already applied with other migrations"),
-        ("old", {"epoch": 2, "migrations": move}, "stale"),
+        (
+            "old",
+            {"epoch": 2, "migrations": [{"instance_id": "small-ai-1", "to_node": "tiny"}]},
+            "stale for small-ai-1, moved by epoch 3",
+        ),
         ("ghost", {"epoch": 1, "migrations": [{"instance_id": "x-9", "to_node": NODE}]}, "x-9"),
         ("mars", {"epoch": 2, "migrations": [{"instance_id": "du-1", "to_node": "mars"}]}, "mars"),
     ]
@@ -287,6 +291,26 @@ def test_the_epoch_rule_checks_before_it_answers():
     assert resp(core.handle(xc.A1_POLICY_REQ, a1(same, iid="p3"), 2.0))["status"] == "OK"
     assert resp(core.handle(xc.A1_POLICY_REQ, a1(same, iid="again"), 2.0))["status"] == "OK"
     assert len(core.pending["gpu-heavy-1"]) == 1
+
+
+@pytest.mark.parametrize("order", [(9, 10, 11), (11, 10, 9), (10, 11, 9), (9, 11, 10)])
+def test_replay_in_any_order_reaches_the_same_placement(order):
+    """A mediator's recovery replays CREATEs in its storage order, not by epoch: the latest
+    decision for each instance stands whatever the order (epochs 9 and 11 both move
+    small-ai-1; 10 moves du-1)."""
+    core = xc.XappCore(CONFIG)
+    policies = {
+        9: [{"instance_id": "small-ai-1", "to_node": "tiny"}],
+        10: [{"instance_id": "du-1", "to_node": "gpu-heavy-1"}],
+        11: [{"instance_id": "small-ai-1", "to_node": NODE}],
+    }
+    answers = {}
+    for k, e in enumerate(order):
+        body = a1({"epoch": e, "migrations": policies[e]}, iid=f"haf-epoch-{e}")
+        answers[e] = resp(core.handle(xc.A1_POLICY_REQ, body, 100.0 * k))["status"]
+    assert core.placement["small-ai-1"] == NODE and core.placement["du-1"] == "gpu-heavy-1"
+    assert core.epoch == 11 and answers[10] == answers[11] == "OK"
+    assert answers[9] == ("OK" if order.index(9) < order.index(11) else "ERROR")
 
 
 def test_epoch_zero_is_idempotent_too():

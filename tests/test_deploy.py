@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import jsonschema
+import pytest
 
 from a1_policies.haf_placement import POLICY_TYPE_ID
 from haf import xapp_descriptor as xd
@@ -19,7 +20,7 @@ DESC = json.loads((DEPLOY / "config-file.json").read_text())
 
 def test_committed_files_are_what_the_generator_writes(tmp_path):
     xd.write(tmp_path)
-    for name in ("config-file.json", "schema.json", "routes.rt"):
+    for name in ("config-file.json", "schema.json", "routes.rt", "routes-local.rt"):
         assert (tmp_path / name).read_text() == (DEPLOY / name).read_text(), (
             f"{name} is stale: python -m haf.xapp_descriptor"
         )
@@ -64,16 +65,31 @@ def test_controls_validate_and_load():
         raise AssertionError("schema accepted a node without capacities")
 
 
-def test_route_table_format_and_coverage():
-    text = (DEPLOY / "routes.rt").read_text()
+@pytest.mark.parametrize(
+    ("name", "e2term", "a1"),
+    [
+        (
+            "routes.rt",
+            "service-ricplt-e2term-rmr-alpha.ricplt:38000",
+            "service-ricplt-a1mediator-rmr.ricplt:4562",
+        ),
+        ("routes-local.rt", "127.0.0.1:38000", "127.0.0.1:4562"),
+    ],
+)
+def test_route_table_format_and_coverage(name, e2term, a1):
+    """Every type the xApp sends is routed, except the health-check answer (RMR returns it to
+    its sender); the shipped table names an OSC RIC's services, the local one loopback."""
+    text = (DEPLOY / name).read_text()
     lines = text.splitlines()
     assert lines[0] == "newrt|start" and lines[-1] == "newrt|end" and text.endswith("\n")
-    routed = set()
+    routed = {}
     for line in lines[1:-1]:
         kind, mtype, target = line.split("|")
         assert kind == "rte" and re.fullmatch(r"[\w.-]+:\d+", target)
-        routed.add(int(mtype))
-    assert routed == set(xc.TX_TYPES)
+        routed[int(mtype)] = target
+    assert set(routed) == set(xc.TX_TYPES) - {xc.RIC_HEALTH_CHECK_RESP}
+    assert routed[xc.RIC_CONTROL_REQ] == e2term
+    assert routed[xc.A1_POLICY_RESP] == routed[xc.A1_POLICY_QUERY] == a1
 
 
 def test_dockerfile_installs_rmr_and_sets_the_runtime_environment():

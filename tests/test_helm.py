@@ -81,8 +81,14 @@ def test_xapp_chart_matches_the_descriptor_and_the_code():
     appenv = next(d for n, d in maps.items() if n.endswith("-appenv"))
     assert json.loads(appconfig["config-file.json"]) == DESC
     assert appconfig["routes.rt"] == (DEPLOY / "routes.rt").read_text()
-    (mount,) = c["volumeMounts"]
-    assert mount["mountPath"] == "/opt/ric/config"
+    mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
+    assert mounts["app-config"] == "/opt/ric/config"
+    # RMR stashes the routing manager's tables beside RMR_STASH_RT: a writable emptyDir,
+    # never the read-only ConfigMap that holds the seed table.
+    stash = appenv["RMR_STASH_RT"]
+    assert stash.startswith(mounts["rmr-stash"] + "/")
+    vols = {v["name"]: v for v in dep["spec"]["template"]["spec"]["volumes"]}
+    assert "emptyDir" in vols["rmr-stash"] and "configMap" in vols["app-config"]
     assert appenv["CONFIG_FILE"] == "/opt/ric/config/config-file.json"
     assert appenv["RMR_RTG_SVC"] == str(desc_ports["rmr-route"])
     assert appenv["RMR_SEED_RT"] == "/opt/ric/config/routes.rt"
@@ -104,8 +110,17 @@ def test_xapp_chart_matches_the_descriptor_and_the_code():
     )
 
 
+def test_route_table_comes_from_values():
+    values = yaml.safe_load((HELM / "haf-xapp" / "values.yaml").read_text())
+    values["rmr"]["routes"] = {"e2term": "e2t.example:38000", "a1mediator": "a1.example:4562"}
+    objs = _by_kind(Chart(HELM / "haf-xapp", values).objects())
+    maps = {m["metadata"]["name"]: m["data"] for m in objs["ConfigMap"]}
+    table = next(d for n, d in maps.items() if n.endswith("-appconfig"))["routes.rt"]
+    assert "rte|12040|e2t.example:38000" in table and "rte|20012|a1.example:4562" in table
+
+
 def test_chart_files_are_copies_of_the_deploy_files():
-    for name in ("config-file.json", "routes.rt"):
+    for name in ("config-file.json",):
         assert (HELM / "haf-xapp" / "files" / name).read_text() == (DEPLOY / name).read_text(), (
             f"cp xapp_alloc/deploy/{name} helm/haf-xapp/files/"
         )

@@ -12,9 +12,11 @@ clock, no threads: every transport (RMR, gRPC, HTTP, file replay) is a thin adap
 * A1_POLICY_REQ (20010): the HAF placement policy, read within size and depth limits and
   validated (``a1_policies.haf_placement.parse_policy_request``), checked against the cluster
   (instances, nodes, target placement), then the epoch rule: identical to what is applied → OK;
-  conflicting or stale → ERROR with the reason; new → checked against the live state (memory
-  (4) from the last good reports, instances migrating per the xApp or their E2 node) and
-  applied, or ERROR. A1_POLICY_RESP (20011) answers; a refused policy changes nothing.
+  conflicting (the same epoch, other migrations) or stale (an instance it moves was moved by a
+  later epoch) → ERROR with the reason; new → checked against the live state (memory (4) from
+  the last good reports, instances migrating per the xApp or their E2 node) and applied, or
+  ERROR. The rule is per instance, so replaying policies in any order (a mediator's recovery)
+  reaches the same placement. A1_POLICY_RESP (20011) answers; a refused policy changes nothing.
 * :meth:`XappCore.start` gives the A1_POLICY_QUERY (20012) that recovers policies after a
   restart; RIC_HEALTH_CHECK_REQ (100) is answered with 101.
 * Bad input (malformed E2AP, KPM or JSON bytes, values out of range, unknown message types,
@@ -142,6 +144,7 @@ class XappCore:
         self.policies: dict[str, dict[str, Any]] = {}  # policy instance id -> policy body
         self.epoch = 0  # last applied policy epoch (0 before any)
         self.applied: OrderedDict[int, str] = OrderedDict()  # epoch -> its migrations (JSON)
+        self.moved_at: dict[str, int] = {}  # instance -> epoch of the last policy that moved it
         self.weights: OrderedDict[str, ClassWeights] = OrderedDict()  # policy id -> J weights
         self.pending: dict[str, list[haf_pb2.MigrationCommand]] = {}  # source node -> commands
         self.counters = Counters()
@@ -345,8 +348,10 @@ class XappCore:
             if self.applied[epoch] != key:
                 raise _Refused(f"epoch: {epoch} was already applied with other migrations")
             return None  # the same decision (e.g. recovered under another id): already done
-        if self.applied and epoch <= self.epoch:
-            raise _Refused(f"epoch: {epoch} is stale, epoch {self.epoch} is already applied")
+        for inst, _ in migrations:  # per instance: a later decision for it stands
+            later = self.moved_at.get(inst, -1)
+            if later > epoch:
+                raise _Refused(f"epoch: {epoch} is stale for {inst}, moved by epoch {later}")
         placement = dict(self.placement)
         kv = self._kv_map()
         mem = self._memory_in_use(kv)
@@ -392,9 +397,10 @@ class XappCore:
                     instance_id=inst, to_node=dst, epoch=epoch, reconfig_s=reconfig
                 )
             )
-        self.applied[epoch] = safejson.dumps(
-            [(m["instance_id"], m["to_node"]) for m in policy["migrations"]]
-        )
+        migrations = [(m["instance_id"], m["to_node"]) for m in policy["migrations"]]
+        self.applied[epoch] = safejson.dumps(migrations)
+        for inst, _ in migrations:
+            self.moved_at[inst] = max(self.moved_at.get(inst, -1), epoch)
         while len(self.applied) > APPLIED_EPOCHS_KEPT:
             self.applied.popitem(last=False)
         self.epoch = max(self.epoch, epoch)

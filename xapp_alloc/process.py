@@ -61,11 +61,13 @@ def assemble(
     local_mediator: bool = True,
     envelope_clock: bool = False,
     clock: Callable[[], float] = time.time,
+    ready: Callable[[], bool] = lambda: True,
 ) -> XappProcess:
     """Build and start the xApp's servers: gRPC (E2Relay, StateService) on ``grpc_address``,
     health probes and ``/metrics`` on ``http_address:http_port``, and, with ``a1_port``, the
     A1-P REST subset on loopback. ``local_mediator``: a policy store (persisted at ``state``)
-    answers A1 in the mediator's place; its stored policies are re-applied now."""
+    answers A1 in the mediator's place; its stored policies are re-applied now. ``ready`` is
+    what the readiness probe reports (the RMR container: RMR is up)."""
     from xapp_alloc.a1.store import PolicyStore
     from xapp_alloc.health import HealthServer
     from xapp_alloc.transport.grpc_server import XappGrpc
@@ -78,7 +80,7 @@ def assemble(
         host.start()  # A1_POLICY_QUERY answered by the store: stored policies are re-applied
     grpc = XappGrpc(host)
     grpc_port = grpc.serve(grpc_address)
-    health = HealthServer(inst.registry, address=http_address, port=http_port)
+    health = HealthServer(inst.registry, ready=ready, address=http_address, port=http_port)
     health.start()
     servers: list = [grpc, health]
     if a1_port is not None:
