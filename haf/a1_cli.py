@@ -42,16 +42,25 @@ UrlOpt = Annotated[
     ),
 ]
 TypeOpt = Annotated[int, typer.Option("--type", help="Policy type id.")]
+PrefixOpt = Annotated[
+    str,
+    typer.Option(
+        "--prefix",
+        envvar="HAF_A1_PREFIX",
+        help="A1-P path prefix: /A1-P/v2 (the O-RAN standard, OSC Go mediator), /a1-p (OSC's "
+        "older flavour), or auto (ask which one answers).",
+    ),
+]
 IdArg = Annotated[str, typer.Argument(help="Policy instance id.")]
 
 
-def _client(url: str, type_id: int):
+def _client(url: str, type_id: int, prefix: str = "auto"):
     from rapp_placement.a1client import NearRtA1, Retry
 
     try:
-        return NearRtA1(url, type_id, Retry(retries=1, backoff_s=0.2, timeout_s=5.0))
+        return NearRtA1(url, type_id, Retry(retries=1, backoff_s=0.2, timeout_s=5.0), prefix=prefix)
     except HafError as exc:
-        raise UsageError(f"--url: {exc}") from None
+        raise UsageError(f"--url/--prefix: {exc}") from None
 
 
 def _check_id(policy_id: str) -> str:
@@ -84,12 +93,13 @@ def load_policy_file(path: Path) -> dict:
 def types_cmd(
     url: UrlOpt = "http://127.0.0.1:10000",
     type_id: TypeOpt = POLICY_TYPE_ID,
+    prefix: PrefixOpt = "auto",
     create: Annotated[
         bool, typer.Option("--create", help="Create the HAF policy type if it is missing.")
     ] = False,
 ) -> None:
     """List the policy types; with --create, create the HAF type (OSC create_schema form)."""
-    client = _client(url, type_id)
+    client = _client(url, type_id, prefix)
     if create:
         _call(client.ensure_type)
     ids = _call(client.list_types)
@@ -102,6 +112,7 @@ def put_cmd(
     policy_file: Annotated[Path, typer.Argument(help="Policy JSON (a1_policies/examples/).")],
     url: UrlOpt = "http://127.0.0.1:10000",
     type_id: TypeOpt = POLICY_TYPE_ID,
+    prefix: PrefixOpt = "auto",
     wait: Annotated[
         float, typer.Option("--wait", help="Seconds to wait for ENFORCED (0: do not).", min=0)
     ] = 2.0,
@@ -111,7 +122,7 @@ def put_cmd(
 
     _check_id(policy_id)
     policy = load_policy_file(policy_file)
-    client = _client(url, type_id)
+    client = _client(url, type_id, prefix)
     code = _call(client.put, policy_id, policy)
     console.print(f"PUT {policy_id}: HTTP {code}", highlight=False)
     if wait > 0:
@@ -128,9 +139,10 @@ def get_cmd(
     ] = None,
     url: UrlOpt = "http://127.0.0.1:10000",
     type_id: TypeOpt = POLICY_TYPE_ID,
+    prefix: PrefixOpt = "auto",
 ) -> None:
     """Print a policy instance (JSON), or list the instances of the type."""
-    client = _client(url, type_id)
+    client = _client(url, type_id, prefix)
     if policy_id is None:
         ids = _call(client.list_policies)
         console.print("\n".join(ids) or "(no policy instances)", highlight=False)
@@ -140,19 +152,26 @@ def get_cmd(
 
 @a1_app.command("delete")
 def delete_cmd(
-    policy_id: IdArg, url: UrlOpt = "http://127.0.0.1:10000", type_id: TypeOpt = POLICY_TYPE_ID
+    policy_id: IdArg,
+    url: UrlOpt = "http://127.0.0.1:10000",
+    type_id: TypeOpt = POLICY_TYPE_ID,
+    prefix: PrefixOpt = "auto",
 ) -> None:
     """Delete a policy instance."""
-    _call(_client(url, type_id).delete, _check_id(policy_id))
+    _call(_client(url, type_id, prefix).delete, _check_id(policy_id))
     console.print(f"deleted {policy_id}", highlight=False)
 
 
 @a1_app.command("status")
 def status_cmd(
-    policy_id: IdArg, url: UrlOpt = "http://127.0.0.1:10000", type_id: TypeOpt = POLICY_TYPE_ID
+    policy_id: IdArg,
+    url: UrlOpt = "http://127.0.0.1:10000",
+    type_id: TypeOpt = POLICY_TYPE_ID,
+    prefix: PrefixOpt = "auto",
 ) -> None:
-    """Print a policy instance's enforcement status."""
-    _print_status(policy_id, _call(_client(url, type_id).status, _check_id(policy_id)))
+    """Print a policy instance's enforcement status (the standard's enforceStatus, or the
+    older mediator's instance_status, shown both ways)."""
+    _print_status(policy_id, _call(_client(url, type_id, prefix).status, _check_id(policy_id)))
 
 
 def _print_status(policy_id: str, st: dict) -> None:

@@ -119,6 +119,12 @@ def rapp_cmd(
     a1_mode: Annotated[
         str, typer.Option("--a1-mode", help="a1p (near-RT RIC A1-P v2) or pms (Non-RT RIC PMS).")
     ] = "a1p",
+    a1_prefix: Annotated[
+        str,
+        typer.Option(
+            "--a1-prefix", help="a1p: path prefix, /A1-P/v2 (standard), /a1-p (OSC) or auto."
+        ),
+    ] = "auto",
     ric_id: Annotated[str, typer.Option("--ric-id", help="PMS: the near-RT RIC's id.")] = "ric1",
     epoch: Annotated[float, typer.Option("--epoch", help="Epoch length, s.", min=0.1)] = 5.0,
     agent: Annotated[
@@ -169,6 +175,7 @@ def rapp_cmd(
                 xapp_grpc=xapp,
                 a1_mode=a1_mode,
                 a1_url=a1_url,
+                a1_prefix=a1_prefix,
                 ric_id=ric_id,
                 epoch_s=epoch,
                 agent=agent,

@@ -61,7 +61,7 @@ MAX_RATE = 1e24  # FLOP/s or cores (served share, arrival work rate)
 MAX_URGENCY = 1e15  # 1/s: 1e6 requests at 1/ε (ε = 1 µs) is 1e12
 MAX_KV_BYTES = 1e15
 MAX_SLACK_S = 1e9  # |min slack|; "none pending" is encoded as noValue (inf here)
-MAX_TIME_S = 2.0**32  # collection time, seconds (the span of an NTP era)
+MAX_TIME_S = 4_233_462_143.0  # collection time, Unix s: 2^32 + 2^31 - 1 NTP s after 1900 (2104)
 MAX_CAPACITY = 1e21  # node GPU FLOP/s, CPU cores or memory bytes
 MAX_WEIGHT = 1e6  # a class weight of J (11)
 

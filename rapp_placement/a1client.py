@@ -118,8 +118,34 @@ class _Http:
         self.client.close()
 
 
+#: Where a near-RT RIC serves A1-P: the O-RAN A1AP v2 standard (the OSC Go mediator, the
+#: simulator's STD_2.0.0 flavour, our standalone xApp) or OSC's own older flavour (the Python
+#: mediator 2.x, the simulator's OSC_2.1.0).
+PREFIXES = ("/A1-P/v2", "/a1-p")
+#: The older mediator's status words for ``instance_status``.
+_INSTANCE_STATUS = {"IN EFFECT": "ENFORCED", "NOT IN EFFECT": "NOT_ENFORCED"}
+
+
+def normalise_status(body: dict[str, Any]) -> dict[str, Any]:
+    """A policy status in the standard form ``{enforceStatus[, enforceReason]...}``: the older
+    mediator's ``{"instance_status": "IN EFFECT" | "NOT IN EFFECT", ...}`` is translated (its
+    other fields kept), a standard answer is returned as it is."""
+    if "enforceStatus" in body or "instance_status" not in body:
+        return body
+    out = dict(body)
+    word = str(body["instance_status"]).upper()
+    out["enforceStatus"] = _INSTANCE_STATUS.get(word, "NOT_ENFORCED")
+    if out["enforceStatus"] != "ENFORCED":
+        out.setdefault("enforceReason", "OTHER_REASON")
+    return out
+
+
 class NearRtA1:
-    """The A1-P v2 northbound of a near-RT RIC (OSC A1 mediator, port 10000)."""
+    """The A1-P northbound of a near-RT RIC (OSC A1 mediator, port 10000).
+
+    ``prefix``: ``/A1-P/v2`` (the standard), ``/a1-p`` (OSC's older flavour), or ``auto``:
+    found on first use by asking each for its policy types.
+    """
 
     def __init__(
         self,
@@ -127,24 +153,49 @@ class NearRtA1:
         type_id: int = POLICY_TYPE_ID,
         retry: Retry | None = None,
         transport: httpx.BaseTransport | None = None,
+        prefix: str = "/A1-P/v2",
     ) -> None:
+        if prefix != "auto" and not (prefix.startswith("/") and "?" not in prefix):
+            raise InputError(f"A1 path prefix {prefix!r}: must be 'auto' or start with '/'")
         self.http = _Http(base_url, retry or Retry(), transport)
         self.type_id = type_id
+        self._prefix = None if prefix == "auto" else prefix.rstrip("/")
         self.name = f"a1p:{self.http.base}"
 
+    @property
+    def prefix(self) -> str:
+        """The path prefix in use (detected on first use when configured as ``auto``)."""
+        if self._prefix is None:
+            for candidate in PREFIXES:
+                try:
+                    self.http.json("GET", f"{candidate}/policytypes", list)
+                except A1Error:
+                    continue
+                self._prefix = candidate
+                log.info("A1-P found at %s%s", self.http.base, candidate)
+                break
+            else:
+                raise A1Error(
+                    f"no A1-P at {self.http.base}: neither {' nor '.join(PREFIXES)}/policytypes "
+                    "answers a list"
+                )
+        return self._prefix
+
     def _p(self, policy_id: str = "") -> str:
-        base = f"/A1-P/v2/policytypes/{self.type_id}"
+        base = f"{self.prefix}/policytypes/{self.type_id}"
         return f"{base}/policies/{policy_id}" if policy_id else base
 
     def health(self) -> bool:
+        """Whether the endpoint answers its policy-type list (a path every flavour has; the
+        standard defines no health check)."""
         try:
-            self.http.call("GET", "/A1-P/v2/healthcheck")
+            self.list_types()
         except A1Error:
             return False
         return True
 
     def list_types(self) -> list[int]:
-        ids = self.http.json("GET", "/A1-P/v2/policytypes", list)
+        ids = self.http.json("GET", f"{self.prefix}/policytypes", list)
         return [int(t) for t in ids if isinstance(t, int) or (isinstance(t, str) and t.isdigit())]
 
     def ensure_type(self) -> None:
@@ -154,7 +205,18 @@ class NearRtA1:
             if exc.status != 404:
                 raise
             log.info("policy type %d missing at %s: creating it", self.type_id, self.http.base)
-            self.http.call("PUT", self._p(), json=osc_policy_type(), ok=(200, 201))
+            try:
+                self.http.call("PUT", self._p(), json=osc_policy_type(), ok=(200, 201))
+            except A1Error as put_exc:
+                if put_exc.status in (404, 405):
+                    raise A1Error(
+                        f"the RIC at {self.http.base} does not offer policy type {self.type_id} "
+                        "and its A1-P flavour cannot create types (load it on the RIC; the "
+                        "standard's types come from the RIC itself)",
+                        put_exc.status,
+                        put_exc.body,
+                    ) from None
+                raise
 
     def put(self, policy_id: str, policy: dict[str, Any]) -> int:
         return self.http.call(
@@ -162,7 +224,7 @@ class NearRtA1:
         ).status_code
 
     def status(self, policy_id: str) -> dict[str, Any]:
-        return self.http.json("GET", self._p(policy_id) + "/status", dict)
+        return normalise_status(self.http.json("GET", self._p(policy_id) + "/status", dict))
 
     def get(self, policy_id: str) -> dict[str, Any]:
         return self.http.json("GET", self._p(policy_id), dict)
@@ -255,20 +317,38 @@ class Pms:
         self.http.call("DELETE", f"/a1-policy/v2/policies/{policy_id}", ok=(200, 204))
 
 
-def wait_enforced(target: A1Target, policy_id: str, timeout_s: float, poll_s: float = 0.05) -> dict:
-    """Poll the instance's status until ENFORCED, NOT_ENFORCED with a reason, or the timeout;
-    returns the last status read."""
+def wait_enforced(
+    target: A1Target,
+    policy_id: str,
+    timeout_s: float,
+    poll_s: float = 0.05,
+    settle_s: float = 0.25,
+) -> dict:
+    """Poll the instance's status until it is final, or the timeout; returns the last status.
+
+    Final: ENFORCED; NOT_ENFORCED with a specific reason (the xApp refused it); or NOT_ENFORCED
+    that stays so for ``settle_s`` — a real mediator reports NOT_ENFORCED/OTHER_REASON both
+    before the xApp has answered and after it refused (the Go mediator says OTHER_REASON for
+    any answer but OK), so the refusal is known once the answer's time has passed, not at the
+    end of the timeout.
+    """
     deadline = time.monotonic() + timeout_s
+    not_since: float | None = None
     st: dict[str, Any] = {}
     while True:
         st = target.status(policy_id)
-        if st.get("enforceStatus") == "ENFORCED":
+        now = time.monotonic()
+        state = st.get("enforceStatus")
+        if state == "ENFORCED":
             return st
-        if st.get("enforceStatus") == "NOT_ENFORCED" and st.get("enforceReason") not in (
-            None,
-            "OTHER_REASON",
-        ):
-            return st  # refused: waiting will not change it
-        if time.monotonic() >= deadline:
+        if state == "NOT_ENFORCED":
+            if st.get("enforceReason") not in (None, "OTHER_REASON"):
+                return st  # refused with a reason: waiting will not change it
+            not_since = now if not_since is None else not_since
+            if now - not_since >= settle_s:
+                return st
+        else:
+            not_since = None
+        if now >= deadline:
             return st
         time.sleep(poll_s)

@@ -53,6 +53,7 @@ class RappConfig:
     xapp_grpc: str = "127.0.0.1:50051"
     a1_mode: str = "a1p"  # a1p: a near-RT RIC's A1-P v2 | pms: a Non-RT RIC PMS
     a1_url: str = "http://127.0.0.1:10000"
+    a1_prefix: str = "auto"  # a1p: /A1-P/v2 (the standard), /a1-p (OSC's older flavour) or auto
     ric_id: str = "ric1"  # PMS only
     service_id: str = "haf-rapp"  # PMS only
     epoch_s: float = 5.0
@@ -147,13 +148,19 @@ class RappMetrics:
         self.migrations = Counter(
             "haf_rapp_migrations", "Migrations issued (policies ENFORCED)", registry=r
         )
+        self.refusals = Counter(
+            "haf_rapp_a1_refusals",
+            "Policies the RIC did not enforce, by enforceReason",
+            ["reason"],
+            registry=r,
+        )
 
 
 def make_target(cfg: RappConfig, transport=None) -> A1Target:
     retry = Retry(cfg.push_retries, 0.1, cfg.push_timeout_s)
     if cfg.a1_mode == "pms":
         return Pms(cfg.a1_url, cfg.ric_id, cfg.service_id, retry=retry, transport=transport)
-    return NearRtA1(cfg.a1_url, retry=retry, transport=transport)
+    return NearRtA1(cfg.a1_url, retry=retry, transport=transport, prefix=cfg.a1_prefix)
 
 
 class RappService:
@@ -233,6 +240,11 @@ class RappService:
             return res
         self.metrics.push_s.observe(time.perf_counter() - t0)
         if st.get("enforceStatus") != "ENFORCED":
+            # The xApp's reason reaches us only where the path carries it (the standalone
+            # endpoint's detail; a Go mediator says OTHER_REASON): log and count what came.
+            reason = str(st.get("enforceReason") or st.get("enforceStatus") or "unknown")
+            self.metrics.refusals.labels(reason).inc()
+            log.warning("epoch %d: %s not enforced: %s", res.epoch, pid, json.dumps(st))
             res.outcome, res.detail = "refused", json.dumps(st)
             return res
         self.metrics.migrations.inc()

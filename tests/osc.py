@@ -123,6 +123,26 @@ def a1_simulator() -> tuple[Path, Path] | None:
     return root, python
 
 
+A1AP_V2_MEMBER = "near-rt-ric-simulator/api/STD_2.0.0/ORAN_A1-p_V2.0.0_api.yaml"
+
+
+def a1ap_v2_document() -> Path | None:
+    """The O-RAN A1AP v2 OpenAPI document (as the A1 simulator ships it), unpacked once."""
+    tarball = VENDOR / A1SIM_TARBALL
+    if not tarball.is_file():
+        MISSING["a1ap"] = f"{tarball} is absent (../shared is not beside this checkout)"
+        return None
+    out = cache_dir() / "ORAN_A1-p_V2.0.0_api.yaml"
+    with _locked("a1ap"):
+        if not out.exists():
+            with tarfile.open(tarball) as tar:
+                member = next(m for m in tar.getmembers() if m.name.endswith(A1AP_V2_MEMBER))
+                data = tar.extractfile(member)
+                assert data is not None
+                out.write_bytes(data.read())
+    return out
+
+
 def free_port() -> int:
     """A TCP port free on loopback now (RMR needs numbers it can write in a route table)."""
     with socket.socket() as s:

@@ -66,13 +66,15 @@ def test_put_policy_reaches_the_core_and_becomes_enforced():
             "migrations": [{"instance_id": "large-ai-1", "to_node": "gpu-heavy-1"}],
         }
         r = httpx.put(f"{url}{BASE}/policies/p1", json=policy)
-        assert r.status_code == 202
+        assert r.status_code == 201 and r.json() == policy  # the standard's "created"
+        assert r.headers["Location"] == f"{BASE}/policies/p1"
         st = httpx.get(f"{url}{BASE}/policies/p1/status").json()
         assert st == {"enforceStatus": "ENFORCED"}
         assert host.inner.placement["large-ai-1"] == "gpu-heavy-1" and host.inner.epoch == 3
         assert httpx.get(f"{url}{BASE}/policies").json() == ["p1"]
         assert httpx.get(f"{url}{BASE}/policies/p1").json() == policy
-        assert httpx.delete(f"{url}{BASE}/policies/p1").status_code == 202
+        assert httpx.put(f"{url}{BASE}/policies/p1", json=policy).status_code == 200  # updated
+        assert httpx.delete(f"{url}{BASE}/policies/p1").status_code == 204
         assert httpx.get(f"{url}{BASE}/policies/p1/status").status_code == 404
         assert host.inner.counters.policies_deleted == 1
     finally:
@@ -83,7 +85,7 @@ def test_bad_policy_names_the_field_and_keeps_the_last_good_one():
     _host, server, url = _serve()
     try:
         good = {"epoch": 1, "migrations": []}
-        assert httpx.put(f"{url}{BASE}/policies/p", json=good).status_code == 202
+        assert httpx.put(f"{url}{BASE}/policies/p", json=good).status_code == 201
         bad = {"epoch": 2, "migrations": [{"instance_id": "large-ai-1"}]}
         r = httpx.put(f"{url}{BASE}/policies/p", json=bad)
         assert r.status_code == 400
@@ -106,7 +108,7 @@ def test_policy_the_core_refuses_is_stored_not_enforced_with_the_reason():
     host, server, url = _serve()
     try:
         policy = {"epoch": 1, "migrations": [{"instance_id": "large-ai-1", "to_node": "mars"}]}
-        assert httpx.put(f"{url}{BASE}/policies/p", json=policy).status_code == 202
+        assert httpx.put(f"{url}{BASE}/policies/p", json=policy).status_code == 201
         st = httpx.get(f"{url}{BASE}/policies/p/status").json()
         assert st["enforceStatus"] == "NOT_ENFORCED" and "mars" in st["detail"]
         assert host.inner.placement["large-ai-1"] == "balanced-1"
@@ -121,7 +123,7 @@ def test_restarted_xapp_recovers_its_policies_from_the_store(tmp_path):
     path = tmp_path / "a1.json"
     _host, server, url = _serve(PolicyStore(path))
     policy = {"epoch": 4, "migrations": [{"instance_id": "large-ai-1", "to_node": "gpu-heavy-1"}]}
-    assert httpx.put(f"{url}{BASE}/policies/haf-epoch-4", json=policy).status_code == 202
+    assert httpx.put(f"{url}{BASE}/policies/haf-epoch-4", json=policy).status_code == 201
     server.stop()
 
     host2, server2, url2 = _serve(PolicyStore(path))
@@ -155,7 +157,7 @@ def test_grpc_and_a1_share_one_core():
             "epoch": 2,
             "migrations": [{"instance_id": "large-ai-1", "to_node": "gpu-heavy-1"}],
         }
-        assert httpx.put(f"{url}{BASE}/policies/x", json=policy).status_code == 202
+        assert httpx.put(f"{url}{BASE}/policies/x", json=policy).status_code == 201
         with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
             snap = haf_pb2_grpc.StateServiceStub(ch).GetSnapshot(haf_pb2.SnapshotRequest())
         assert snap.epoch == 2

@@ -28,6 +28,7 @@ from a1_policies.haf_placement import (
     policy_request,
 )
 from proto import haf_pb2
+from proto.errors import MeasurementError
 from proto.observation import (
     CLASSES,
     FIELD_SPECS,
@@ -69,7 +70,7 @@ def raw_indication(items: dict[str, list], node: str = NODE, t: float = 1.0, inf
         {
             "indicationHeader-formats": (
                 "indicationHeader-Format1",
-                {"colletStartTime": codec._timestamp(t), "senderName": node},
+                {"colletStartTime": codec.ntp_timestamp(t), "senderName": node},
             )
         },
     )
@@ -621,3 +622,33 @@ def test_generated_policies_over_rest_get_400_naming_the_field(rest, case):
     assert state_of(host.inner) == before
     assert client.get("/policies/p-none").status_code == 404
     assert client.get("/policies").json() == []  # nothing stored
+
+
+# --- the KPM collection time: RFC 5905 NTP timestamps -----------------------------------------
+def test_collection_time_is_an_rfc5905_ntp_timestamp():
+    # The Unix epoch is NTP second 2,208,988,800 (0x83AA7E80); half a second is 0x80000000.
+    assert codec.ntp_timestamp(0.5).hex() == "83aa7e8080000000"
+    assert codec.from_ntp_timestamp(bytes.fromhex("83aa7e8080000000")) == 0.5
+    # 2036-02-07 06:28:16 starts NTP era 1: its seconds wrap, and decode back past 2036.
+    assert codec.from_ntp_timestamp(bytes.fromhex("0000000100000000")) == 2_085_978_497.0
+    for bad, why in ((b"\x00" * 8, "not set"), (b"\x01" * 7, "8")):
+        with pytest.raises(MeasurementError, match=why):
+            codec.from_ntp_timestamp(bad)
+
+
+@given(st.floats(0, 4.2e9, allow_nan=False))
+def test_ntp_round_trip_keeps_the_time_to_a_quarter_nanosecond(t):
+    back = codec.from_ntp_timestamp(codec.ntp_timestamp(t))
+    assert abs(back - t) <= 2**-32 + 4.2e9 * 2**-52
+
+
+def test_a_zero_or_pre_1970_collection_time_drops_the_report():
+    core = primed()
+    ind = codec.decode_indication(raw_indication(good_items()))
+    h = codec.kpm().decode("E2SM-KPM-IndicationHeader", ind.header)
+    for stamp in (b"\x00" * 8, bytes.fromhex("8000000000000000")):  # unset; 1968
+        h["indicationHeader-formats"][1]["colletStartTime"] = stamp
+        header = codec.kpm().encode("E2SM-KPM-IndicationHeader", h)
+        payload = codec.encode_indication(codec.E2apIndication(7, 1, 2, 1, 1, header, ind.message))
+        assert core.handle(xc.RIC_INDICATION, payload, 2.0, meid=NODE) == []
+    assert core.counters.dropped["kpm-value"] == 2

@@ -98,7 +98,7 @@ def test_near_rt_client_against_the_standalone_endpoint(xapp):
     c.ensure_type()
     assert c.list_types() == [21000]
     policy = {"epoch": 2, "migrations": [{"instance_id": "large-ai-1", "to_node": "gpu-heavy-1"}]}
-    assert c.put("p2", policy) == 202
+    assert c.put("p2", policy) == 201
     assert wait_enforced(c, "p2", 1.0) == {"enforceStatus": "ENFORCED"}
     assert c.get("p2") == policy and c.list_policies() == ["p2"]
     c.delete("p2")
@@ -348,3 +348,43 @@ def test_timer_loop_numbers_epochs_by_wall_time(xapp):
     assert 3 <= len(epochs) <= 6
     assert epochs == list(range(epochs[0], epochs[0] + len(epochs)))  # one per boundary
     assert epochs[0] == int(t0 // 0.2) or epochs[0] == int(t0 // 0.2) + 1
+
+
+def test_status_in_the_older_mediators_form_is_understood():
+    """OSC's older (Python 2.x) mediator answers ``instance_status``; `haf a1 status` and the
+    rApp read it as the standard's enforceStatus."""
+    from rapp_placement.a1client import normalise_status
+
+    def handler(request):
+        assert request.url.path == "/a1-p/policytypes/21000/policies/p/status"
+        return httpx.Response(200, json={"instance_status": "IN EFFECT", "has_been_deleted": False})
+
+    c = NearRtA1("http://ric", retry=FAST, transport=httpx.MockTransport(handler), prefix="/a1-p")
+    st = c.status("p")
+    assert st["enforceStatus"] == "ENFORCED" and st["has_been_deleted"] is False
+    assert normalise_status({"instance_status": "NOT IN EFFECT"})["enforceReason"] == "OTHER_REASON"
+    assert normalise_status({"enforceStatus": "ENFORCED"}) == {"enforceStatus": "ENFORCED"}
+
+
+def test_prefix_detection_tries_the_standard_then_osc_and_says_when_neither_answers():
+    seen = []
+
+    def handler(request):
+        seen.append(request.url.path)
+        if request.url.path == "/a1-p/policytypes":
+            return httpx.Response(200, json=[21000])
+        return httpx.Response(404, json={"detail": "no"})
+
+    c = NearRtA1("http://ric", retry=FAST, transport=httpx.MockTransport(handler), prefix="auto")
+    assert c.list_types() == [21000] and c.prefix == "/a1-p"
+    assert seen[:2] == ["/A1-P/v2/policytypes", "/a1-p/policytypes"]
+    none = NearRtA1(
+        "http://ric",
+        retry=FAST,
+        transport=httpx.MockTransport(lambda r: httpx.Response(404)),
+        prefix="auto",
+    )
+    with pytest.raises(A1Error, match="no A1-P at"):
+        none.list_types()
+    with pytest.raises(ValueError, match="prefix"):
+        NearRtA1("http://ric", prefix="a1-p")

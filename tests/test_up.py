@@ -54,7 +54,7 @@ def test_a1_cli_put_status_get_delete(endpoint):
     valid = EXAMPLES / "valid" / "migrate-large-ai.json"
     r = run("a1", "put", "op-1", str(valid), "--url", url)
     assert r.returncode == 0, r.stderr + r.stdout
-    assert "PUT op-1: HTTP 202" in r.stdout and "ENFORCED" in r.stdout
+    assert "PUT op-1: HTTP 201" in r.stdout and "ENFORCED" in r.stdout
     assert host.inner.placement["large-ai-1"] == "gpu-heavy-1"
     r = run("a1", "get", "op-1", "--url", url)
     assert r.returncode == 0 and json.loads(r.stdout) == json.loads(valid.read_text())

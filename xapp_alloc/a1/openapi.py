@@ -1,7 +1,8 @@
 """The OpenAPI 3 document of the standalone xApp's A1-P v2 subset (committed as JSON).
 
-Paths and codes follow the OSC A1 mediator (ric-plt-a1 ``api/swagger.yaml``): base
-``/A1-P/v2``, PUT policy → 202, DELETE policy → 202, ``/status`` with ``enforceStatus``.
+Paths follow the O-RAN A1AP v2 standard under ``/A1-P/v2`` with its codes (PUT policy → 201
+created / 200 updated, DELETE → 204, ``/status`` with ``enforceStatus``), plus the OSC A1
+mediator's ``healthcheck`` and type PUT (ric-plt-a1 ``api/swagger.yaml``).
 ``python -m xapp_alloc.a1.openapi`` rewrites ``xapp_alloc/deploy/a1-openapi.json``; a test keeps
 the committed file equal to :func:`document`.
 """
@@ -62,11 +63,12 @@ def document() -> dict[str, Any]:
     doc = {
         "openapi": "3.0.3",
         "info": {
-            "title": "HAF xApp A1-P v2 (standalone subset)",
-            "version": "1.0.0",
-            "description": "What the OSC A1 mediator serves, for running the HAF xApp without a "
-            "RIC. Policy instances are validated against the HAF placement policy type and "
-            "handed to the xApp core as A1_POLICY_REQ messages.",
+            "title": "HAF xApp A1-P v2 (standalone)",
+            "version": "2.0.0",
+            "description": "The O-RAN A1AP v2 policy operations (with the standard's codes) and "
+            "OSC's additions (healthcheck, PUT of the built-in type), for running the HAF xApp "
+            "without a RIC. Policy instances are validated against the HAF placement policy "
+            "type and handed to the xApp core as A1_POLICY_REQ messages.",
         },
         "paths": {
             f"{BASE}/healthcheck": {
@@ -86,7 +88,10 @@ def document() -> dict[str, Any]:
                 "get": {
                     "operationId": "getPolicyType",
                     "responses": {
-                        "200": {"description": "The type", "content": _json("PolicyType")},
+                        "200": {
+                            "description": "The type, in the standard's and OSC's form at once",
+                            "content": _json("PolicyTypeObject"),
+                        },
                         "404": no_type,
                     },
                 },
@@ -125,7 +130,14 @@ def document() -> dict[str, Any]:
                     "operationId": "putPolicy",
                     "requestBody": {"required": True, "content": _json("Policy")},
                     "responses": {
-                        "202": {"description": "Accepted; see its status"},
+                        "200": {"description": "Updated", "content": _json("Policy")},
+                        "201": {
+                            "description": "Created",
+                            "content": _json("Policy"),
+                            "headers": {
+                                "Location": {"required": True, "schema": {"type": "string"}}
+                            },
+                        },
                         "400": _problem("The body does not validate against the policy type"),
                         "404": no_type,
                         "415": _problem("Not JSON"),
@@ -133,7 +145,7 @@ def document() -> dict[str, Any]:
                 },
                 "delete": {
                     "operationId": "deletePolicy",
-                    "responses": {"202": {"description": "Deleted"}, "404": no_inst},
+                    "responses": {"204": {"description": "Deleted"}, "404": no_inst},
                 },
             },
             f"{BASE}/policytypes/{{policy_type_id}}/policies/{{policy_instance_id}}/status": {
@@ -167,6 +179,18 @@ def document() -> dict[str, Any]:
                     },
                     "example": osc_policy_type() | {"create_schema": {"type": "object"}},
                 },
+                "PolicyTypeObject": {
+                    "type": "object",
+                    "required": ["policySchema", "name", "policy_type_id", "create_schema"],
+                    "properties": {
+                        "policySchema": {"type": "object"},
+                        "statusSchema": {"type": "object"},
+                        "name": {"type": "string"},
+                        "description": {"type": "string"},
+                        "policy_type_id": {"type": "integer", "enum": [POLICY_TYPE_ID]},
+                        "create_schema": {"type": "object"},
+                    },
+                },
                 "Policy": _schema(POLICY_SCHEMA),
                 "Status": _schema(STATUS_SCHEMA),
                 "Problem": {
@@ -181,11 +205,13 @@ def document() -> dict[str, Any]:
             }
         },
     }
-    for item in doc["paths"].values():  # a malformed path parameter is a 400 everywhere
-        if "parameters" in item:
-            for op in ("get", "put", "delete"):
-                if op in item:
-                    item[op]["responses"].setdefault("400", _problem("Bad path parameter"))
+    # A malformed path parameter is a 400 only where something would be created; elsewhere it
+    # names nothing that exists: 404.
+    item = doc["paths"][f"{BASE}/policytypes/{{policy_type_id}}/policies/{{policy_instance_id}}"]
+    item["put"]["responses"].setdefault("400", _problem("Bad path parameter"))
+    doc["paths"][f"{BASE}/policytypes/{{policy_type_id}}"]["put"]["responses"]["400"] = _problem(
+        "Not the built-in type, not an integer id, or a bad body"
+    )
     return doc
 
 

@@ -1,11 +1,15 @@
-"""A1-P v2 REST adapter of the standalone xApp (the OSC A1 mediator's northbound subset).
+"""A1-P v2 REST adapter of the standalone xApp: the O-RAN A1AP v2 policy operations, plus OSC's.
 
-A PUT of a policy instance is validated against the HAF policy type (400 names the field),
-stored, and handed to the core as the A1_POLICY_REQ the mediator would send over RMR; the
-core's A1_POLICY_RESP sets the instance's status (``OK`` → ENFORCED; an ``ERROR`` keeps the
-instance NOT_ENFORCED with the core's reason). The document is
-``xapp_alloc/deploy/a1-openapi.json``. Standard library HTTP server: one thread per request,
-all of them serialised on the core by :class:`~xapp_alloc.standalone.Standalone`.
+The standard's operations under ``/A1-P/v2`` (list types, get a type, list, put, get, delete a
+policy, its status) with the standard's codes (PUT: 201 + Location when created, 200 when
+updated, each with the policy; DELETE: 204; an id it does not have: 404), and what the OSC A1
+mediator adds (``healthcheck``, ``PUT`` of the built-in type). A PUT of a policy instance is
+validated against the HAF policy type (400 names the field), stored, and handed to the core as
+the A1_POLICY_REQ the mediator would send over RMR; the core's A1_POLICY_RESP sets the
+instance's status (``OK`` → ENFORCED; an ``ERROR`` keeps the instance NOT_ENFORCED with the
+core's reason in ``detail``). Deliberate differences from the standard are in docs/xapp.md.
+The document is ``xapp_alloc/deploy/a1-openapi.json``. Standard library HTTP server: one thread
+per request, all of them serialised on the core by :class:`~xapp_alloc.standalone.Standalone`.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from a1_policies.haf_placement import (
     MAX_REQUEST_DEPTH,
     POLICY_TYPE_ID,
     PolicyError,
+    a1ap_policy_type,
     osc_policy_type,
     validate_policy,
 )
@@ -60,7 +65,10 @@ class A1Api:
         self.host = host
         self.store = host.store
 
-    def dispatch(self, method: str, path: str, body: bytes | None, ctype: str) -> tuple[int, Any]:
+    def dispatch(
+        self, method: str, path: str, body: bytes | None, ctype: str
+    ) -> tuple[int, Any] | tuple[int, Any, dict[str, str]]:
+        """(status, JSON body or None[, headers]) of one request; :class:`ApiError` else."""
         m = _ROUTE.match(path.split("?", 1)[0])
         if m is None:
             raise ApiError(HTTPStatus.NOT_FOUND, f"no such resource: {path}")
@@ -70,17 +78,13 @@ class A1Api:
             return self._only(method, "GET") or (200, [POLICY_TYPE_ID])
         type_id = self._type_id(m["type"])
         if m["iid"] is None and m["list"] is None:
-            return self._type(method, type_id, body, ctype)
+            return self._type(method, type_id, m["type"], body, ctype)
         if type_id != POLICY_TYPE_ID:
-            raise ApiError(HTTPStatus.NOT_FOUND, f"no policy type {type_id}")
+            raise ApiError(HTTPStatus.NOT_FOUND, f"no policy type {m['type'][:40]!r}")
         if m["iid"] is None:
             return self._only(method, "GET") or (200, sorted(self.store.records))
         iid = m["iid"]
-        if not _INSTANCE_ID.match(iid):
-            raise ApiError(
-                HTTPStatus.BAD_REQUEST,
-                f"policy instance id {iid!r} must match {INSTANCE_ID_PATTERN}",
-            )
+        valid_id = _INSTANCE_ID.match(iid) is not None
         if m["status"]:
             self._only(method, "GET")
             return 200, self._record(iid).status()
@@ -89,16 +93,25 @@ class A1Api:
         if method == "DELETE":
             self._record(iid)
             self.host.a1(self.store.delete(iid))
-            return 202, None
+            return 204, None
         if method == "PUT":
+            if not valid_id:
+                raise ApiError(
+                    HTTPStatus.BAD_REQUEST,
+                    f"policy instance id {iid[:80]!r} must match {INSTANCE_ID_PATTERN}",
+                )
             policy = self._json_body(body, ctype)
             try:
                 validate_policy(policy)
             except PolicyError as exc:
                 raise ApiError(HTTPStatus.BAD_REQUEST, str(exc)) from None
             with self.host.lock:  # store and core change together
+                existed = iid in self.store.records
                 self.host.a1(self.store.put(iid, policy))
-            return 202, None
+            if existed:  # the standard's codes: 200 updated, 201 created with its Location
+                return 200, policy
+            where = f"{BASE}/policytypes/{POLICY_TYPE_ID}/policies/{iid}"
+            return 201, policy, {"Location": where}
         raise ApiError(
             HTTPStatus.METHOD_NOT_ALLOWED, f"{method} not allowed on {path}", "GET, PUT, DELETE"
         )
@@ -112,19 +125,16 @@ class A1Api:
             )
 
     @staticmethod
-    def _type_id(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise ApiError(
-                HTTPStatus.BAD_REQUEST, f"policy type id {text!r} is not an integer"
-            ) from None
-        if not 1 <= value <= 2**31 - 1:
-            raise ApiError(HTTPStatus.BAD_REQUEST, f"policy type id {value} is out of range")
-        return value
+    def _type_id(text: str) -> int | None:
+        """The type id of a path, or None if it is not one (no such type: 404, as the
+        standard answers for an id it does not have; creating one needs an integer: 400)."""
+        if not (text.isascii() and text.isdigit() and len(text) <= 10):
+            return None
+        value = int(text)
+        return value if 1 <= value <= 2**31 - 1 else None
 
     def _record(self, iid: str):
-        rec = self.store.records.get(iid)
+        rec = self.store.records.get(iid) if _INSTANCE_ID.match(iid) else None
         if rec is None:
             raise ApiError(
                 HTTPStatus.NOT_FOUND, f"no policy instance {iid!r} of type {POLICY_TYPE_ID}"
@@ -142,12 +152,20 @@ class A1Api:
         except HafError as exc:
             raise ApiError(HTTPStatus.BAD_REQUEST, str(exc)) from None
 
-    def _type(self, method: str, type_id: int, body: bytes | None, ctype: str) -> tuple[int, Any]:
+    def _type(
+        self, method: str, type_id: int | None, text: str, body: bytes | None, ctype: str
+    ) -> tuple[int, Any]:
         if method == "GET":
             if type_id != POLICY_TYPE_ID:
-                raise ApiError(HTTPStatus.NOT_FOUND, f"no policy type {type_id}")
-            return 200, osc_policy_type()
+                raise ApiError(HTTPStatus.NOT_FOUND, f"no policy type {text[:40]!r}")
+            # Both forms at once: the standard's {policySchema, statusSchema} and the OSC
+            # mediator's {name, description, policy_type_id, create_schema}.
+            return 200, a1ap_policy_type() | osc_policy_type()
         if method == "PUT":
+            if type_id is None:
+                raise ApiError(
+                    HTTPStatus.BAD_REQUEST, f"policy type id {text[:40]!r} is not an integer"
+                )
             doc = self._json_body(body, ctype)
             if type_id != POLICY_TYPE_ID:
                 raise ApiError(
@@ -185,7 +203,7 @@ class _Handler(QuietHandler):
             return
         body = self.rfile.read(length) if length else None
         try:
-            status, out = self.api.dispatch(
+            status, out, *extra = self.api.dispatch(
                 method, self.path, body, self.headers.get("Content-Type", "")
             )
         except ApiError as exc:
@@ -203,13 +221,17 @@ class _Handler(QuietHandler):
                 500, {"status": 500, "title": "Internal Server Error", "detail": type(exc).__name__}
             )
             return
-        self._send(status, out)
+        self._send(status, out, headers=extra[0] if extra else None)
 
-    def _send(self, status: int, body: Any, allow: str = "") -> None:
+    def _send(
+        self, status: int, body: Any, allow: str = "", headers: dict[str, str] | None = None
+    ) -> None:
         data = b"" if body is None else json.dumps(body).encode()
         self.send_response(status)
         if allow:
             self.send_header("Allow", allow)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
         if body is not None:
             problem = status >= 400
             self.send_header(

@@ -101,9 +101,38 @@ def decode_action_definition(data: bytes) -> tuple[list[str], int]:
     return [item["measType"][1] for item in fmt["measInfoList"]], fmt["granulPeriod"]
 
 
-def _timestamp(t: float) -> bytes:
-    # TimeStamp: 8 octets; we carry seconds as an IEEE-754 double, big endian (docs/e2-kpm.md).
-    return struct.pack(">d", t)
+NTP_UNIX_OFFSET = 2_208_988_800  # seconds from 1900-01-01 (NTP's epoch) to 1970-01-01
+_FRACTION = 2.0**32
+
+
+def ntp_timestamp(t: float) -> bytes:
+    """E2SM-KPM ``TimeStamp``: the 64-bit NTP timestamp of IETF RFC 5905 — 32-bit seconds since
+    1900-01-01 and a 32-bit binary fraction, big endian — of ``t``, seconds since the Unix
+    epoch (the twin's simulated clock starts at 0, i.e. 1970-01-01). Times from 2036-02-07 on
+    are in NTP era 1 (the seconds wrap), decoded back by :func:`from_ntp_timestamp`."""
+    if not (math.isfinite(t) and 0.0 <= t <= MAX_TIME_S):
+        raise ValueError(f"time {t!r} is not representable as an NTP timestamp here")
+    whole = math.floor(t)
+    frac = round((t - whole) * _FRACTION)
+    if frac >= 2**32:  # rounded up to the next second
+        whole, frac = whole + 1, 0
+    secs = (whole + NTP_UNIX_OFFSET) % 2**32
+    if secs == 0 and frac == 0:  # the era's first instant reads as "unknown": 0.23 ns later
+        frac = 1
+    return struct.pack(">II", secs, frac)
+
+
+def from_ntp_timestamp(data: bytes) -> float:
+    """Seconds since the Unix epoch of an RFC 5905 timestamp; :class:`MeasurementError` for
+    one that is not 8 octets or is 0 (RFC 5905: time unknown). Seconds with the top bit clear
+    are NTP era 1 (2036–2104), as RFC 4330 resolves the era."""
+    if len(data) != 8:
+        raise MeasurementError("colletStartTime", f"{len(data)} octets, an NTP timestamp has 8")
+    secs, frac = struct.unpack(">II", data)
+    if secs == 0 and frac == 0:
+        raise MeasurementError("colletStartTime", "0: the E2 node's clock is not set (RFC 5905)")
+    era = 0 if secs & 0x8000_0000 else 2**32
+    return secs + era - NTP_UNIX_OFFSET + frac / _FRACTION
 
 
 def encode_report(
@@ -128,7 +157,7 @@ def encode_report(
             "indicationHeader-formats": (
                 "indicationHeader-Format1",
                 {
-                    "colletStartTime": _timestamp(collected_at),
+                    "colletStartTime": ntp_timestamp(collected_at),
                     "senderName": node_id[:400],
                     "senderType": "HAF",
                 },
@@ -159,14 +188,16 @@ def decode_report(
     try:
         h = kpm().decode("E2SM-KPM-IndicationHeader", header)
         _, hf = h["indicationHeader-formats"]
-        (collected,) = struct.unpack(">d", hf["colletStartTime"])
+        stamp = hf["colletStartTime"]
         node_id = hf.get("senderName", "")
     except Exception as exc:
         raise E2DecodeError("kpm-header", str(exc)[:200]) from None
-    if not (math.isfinite(collected) and 0.0 <= collected <= MAX_TIME_S):
-        raise E2DecodeError(
-            "kpm-value", f"colletStartTime: must be in [0, 2^32] s, got {collected!r}"
-        )
+    try:
+        collected = from_ntp_timestamp(stamp)
+    except MeasurementError as exc:
+        raise E2DecodeError("kpm-value", str(exc)) from None
+    if collected < 0.0:
+        raise E2DecodeError("kpm-value", f"colletStartTime: before 1970 ({collected:.0f} s)")
     try:
         m = kpm().decode("E2SM-KPM-IndicationMessage", message)
         mk, mf = m["indicationMessage-formats"]
