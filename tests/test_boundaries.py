@@ -3,8 +3,9 @@
 Regression tests for each defect found from outside (issue 11), then hypothesis strategies that
 generate *decoded-value* malformations (not byte flips) for every KPM measurement and every
 policy field, through ``XappCore.handle`` and the A1-P REST endpoint (the CLI's are in
-tests/test_cli_inputs.py). Each asserts: nothing escapes, the answer names the field, the last
-good state is served afterwards, and capacity (3) and memory (4) hold.
+tests/test_cli_inputs.py): 4,000 + 10,000 + 4,000 + 2,500 cases here, 300 there, per run. Each
+asserts: nothing escapes, the answer names the field, the last good state is served
+afterwards, and capacity (3) and memory (4) hold.
 """
 
 from __future__ import annotations
@@ -427,7 +428,7 @@ BAD_KPM = st.sampled_from(FIELD_SPECS).flatmap(
 KPM_CORE = primed()
 
 
-@settings(max_examples=3000, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=4000, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.lists(BAD_KPM, min_size=1, max_size=3), st.floats(0, 1e6))
 def test_generated_kpm_malformations_never_change_the_last_good_report(bad, t):
     core = KPM_CORE
@@ -542,7 +543,7 @@ def _malformed_policy() -> st.SearchStrategy:
 POLICY_CORE = primed()
 
 
-@settings(max_examples=8000, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=10_000, deadline=None, suppress_health_check=list(HealthCheck))
 @given(_malformed_policy(), st.booleans())
 def test_generated_policy_malformations_are_refused_naming_the_field(case, string_form):
     policy, field = case
@@ -580,7 +581,7 @@ ENVELOPE = st.fixed_dictionaries(
 ENV_CORE = primed()
 
 
-@settings(max_examples=3000, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=4000, deadline=None, suppress_health_check=list(HealthCheck))
 @given(ENVELOPE)
 def test_generated_envelopes_never_raise_and_never_apply_anything_invalid(env):
     core = ENV_CORE
@@ -606,7 +607,7 @@ def rest():
     server.stop()
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=2500, deadline=None, suppress_health_check=list(HealthCheck))
 @given(case=_malformed_policy())
 def test_generated_policies_over_rest_get_400_naming_the_field(rest, case):
     host, client = rest
@@ -652,3 +653,36 @@ def test_a_zero_or_pre_1970_collection_time_drops_the_report():
         payload = codec.encode_indication(codec.E2apIndication(7, 1, 2, 1, 1, header, ind.message))
         assert core.handle(xc.RIC_INDICATION, payload, 2.0, meid=NODE) == []
     assert core.counters.dropped["kpm-value"] == 2
+
+
+def test_a_stored_policy_this_version_refuses_is_dropped_alone_on_restart(tmp_path):
+    """An A1 state file written before the bounds existed (epoch 2^64 was accepted then): the
+    restarted xApp drops that policy, recovers the others and keeps working."""
+    state = tmp_path / "a1.json"
+    good = {"epoch": 2, "migrations": [{"instance_id": "small-ai-1", "to_node": "tiny"}]}
+    state.write_text(
+        json.dumps(
+            {
+                "policy_type_id": POLICY_TYPE_ID,
+                "instances": {
+                    "huge": {"policy": {"epoch": 2**64, "migrations": []}},
+                    "haf-epoch-2": {"policy": good},
+                },
+            }
+        )
+    )
+    host = Standalone(xc.XappCore(CONFIG), PolicyStore(state), clock=lambda: 1.0)
+    host.start()
+    assert set(host.store.records) == {"haf-epoch-2"}
+    assert host.inner.placement["small-ai-1"] == "tiny" and host.inner.epoch == 2
+    assert_sound(host.inner)
+
+
+def test_a_deep_body_over_rest_is_a_400_not_a_500(rest):
+    _host, client = rest
+    r = client.put(
+        "/policies/deep",
+        content="[" * 5000 + "]" * 5000,
+        headers={"Content-Type": "application/json"},
+    )
+    assert r.status_code == 400 and "nested" in r.json()["detail"]

@@ -52,9 +52,7 @@ class PolicyStore:
         assert self.path is not None
         try:
             data = safejson.load_file(self.path, "A1 state")
-            self.records = {iid: PolicyRecord(**rec) for iid, rec in data["instances"].items()}
-            for rec in self.records.values():
-                validate_policy(rec.policy)
+            records = {iid: PolicyRecord(**rec) for iid, rec in data["instances"].items()}
         except (OSError, HafError, KeyError, TypeError, AttributeError) as exc:
             # A damaged state file must not stop the xApp: start empty, keep the file aside.
             aside = self.path.with_suffix(".corrupt")
@@ -63,6 +61,16 @@ class PolicyStore:
             )
             self.path.replace(aside)
             self.records = {}
+            return
+        # A policy an earlier version accepted but this one refuses (e.g. an epoch beyond 2^53)
+        # is dropped alone, so the others are still recovered.
+        for iid, rec in records.items():
+            try:
+                validate_policy(rec.policy)
+            except HafError as exc:
+                log.error("A1 state %s: dropping policy %s: %s", self.path, iid, exc)
+                continue
+            self.records[iid] = rec
 
     def _save(self) -> None:
         if self.path is None:
