@@ -8,6 +8,7 @@ from airan_twin.methods import (  # noqa: F401  (each registers itself)
     game_theory,
     haf,
     lyapunov,
+    oracle,
     round_robin,
     static,
 )

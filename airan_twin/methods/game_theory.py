@@ -20,9 +20,18 @@ class GameTheory(Method):
     allocation = "market"
     dispatch = "least-backlog"
 
-    def __init__(self, epoch_s: float = 5.0, threshold: float = 0.1) -> None:
+    def __init__(
+        self,
+        epoch_s: float = 5.0,
+        threshold: float = 0.1,
+        movable: frozenset[str] = frozenset({"large-ai", "small-ai"}),
+        name: str = "",
+    ) -> None:
         self.epoch_s = epoch_s
         self.threshold = threshold
+        self.movable = movable  # the players: AI services (the paper's runs: small-AI only)
+        if name:
+            self.name = name  # type: ignore[misc]
 
     def decide(self, snap: Snapshot, candidates: list[Candidate]) -> Candidate | None:
         bids: dict[str, float] = {}
@@ -46,7 +55,7 @@ class GameTheory(Method):
             if c.is_noop:
                 continue
             inst = snap.instance(c.instance_id)
-            if inst.category not in ("large-ai", "small-ai"):
+            if inst.category not in self.movable:
                 continue
             now = utility(inst.instance_id, inst.node_id, inst.node_id, inst.reconfig_s)
             new = utility(inst.instance_id, c.dst, inst.node_id, inst.reconfig_s)
@@ -62,4 +71,14 @@ register(
     "best-response placement, market (bid-proportional) allocation",
     baseline=True,
     order=40,
+)
+
+register(
+    "game-theory-paper",
+    lambda epoch_s: GameTheory(
+        epoch_s=epoch_s, movable=frozenset({"small-ai"}), name="game-theory-paper"
+    ),
+    "Game Theory as the paper ran it: of the AI services only small-AI migrates",
+    baseline=True,
+    order=41,
 )

@@ -10,7 +10,7 @@ from rapp_placement.agent import PlacementAgent
 from rapp_placement.backends import make_agent
 from rapp_placement.candidates import Candidate
 from rapp_placement.critic import Critic
-from rapp_placement.decision import decide
+from rapp_placement.decision import decide, select_action
 
 
 class Haf(Method):
@@ -51,6 +51,29 @@ class Haf(Method):
         }
 
 
+class HafCriticOnly(Method):
+    """The critic alone (ablation): it scores every feasible candidate — no agent, no
+    shortlist — and the argmax of J (11) is committed (ties to the no-op, listed first)."""
+
+    name = "haf-critic-only"
+    allocation = "haf"
+    dispatch = "least-backlog"
+
+    def __init__(self, critic: Critic, epoch_s: float = 5.0) -> None:
+        self.critic = critic
+        self.epoch_s = epoch_s
+        self.scored = 0
+
+    def decide(self, snap: Snapshot, candidates: list[Candidate]) -> Candidate | None:
+        scores = self.critic.score(snap, candidates, self.epoch_s)
+        self.scored += len(candidates)
+        choice = select_action(candidates, scores)
+        return None if choice.is_noop else choice
+
+    def summary(self) -> dict:
+        return {"agent": "none (critic over all candidates)", "scored": self.scored}
+
+
 def _make(
     epoch_s: float,
     agent: str = "heuristic",
@@ -58,10 +81,14 @@ def _make(
     log: str | Path | None = None,
     use_critic: bool = True,
 ) -> Haf:
+    c = _load_critic(critic) if use_critic else None
+    return Haf(make_agent(agent, epoch_s, log), c, epoch_s)
+
+
+def _load_critic(path: str | Path | None) -> Critic:
     from rapp_placement.critic import WEIGHTS_PATH
 
-    c = Critic.load(critic or WEIGHTS_PATH) if use_critic else None
-    return Haf(make_agent(agent, epoch_s, log), c, epoch_s)
+    return Critic.load(path or WEIGHTS_PATH)
 
 
 register(
@@ -77,4 +104,11 @@ register(
     "the agent's first shortlisted action, no critic (Table II)",
     options=("agent", "log"),
     order=61,
+)
+register(
+    "haf-critic-only",
+    lambda epoch_s, critic=None: HafCriticOnly(_load_critic(critic), epoch_s),
+    "the critic scores every feasible candidate, no agent (ablation of the agent)",
+    options=("critic",),
+    order=62,
 )

@@ -49,15 +49,29 @@ class Lyapunov(Method):
     allocation = "maxweight"
     dispatch = "least-backlog"
 
-    def __init__(self, epoch_s: float = 5.0, v: float = V_PENALTY) -> None:
+    def __init__(
+        self,
+        epoch_s: float = 5.0,
+        v: float = V_PENALTY,
+        movable: frozenset[str] | None = None,
+        name: str = "",
+    ) -> None:
         self.epoch_s = epoch_s
         self.v = v
+        self.movable = movable  # categories it may migrate (None: all)
+        if name:
+            self.name = name  # type: ignore[misc]
 
     def decide(self, snap: Snapshot, candidates: list[Candidate]) -> Candidate | None:
         base = _queues(snap, self.epoch_s, None)
         best, best_score = None, 0.0
         for c in candidates:
             if c.is_noop:
+                continue
+            if (
+                self.movable is not None
+                and snap.instance(c.instance_id).category not in self.movable
+            ):  # type: ignore[arg-type]
                 continue
             score = _queues(snap, self.epoch_s, c) - base + self.v * c.reconfig_s
             if score < best_score:
@@ -71,4 +85,15 @@ register(
     "drift-plus-penalty placement over every feasible migration, MaxWeight allocation",
     baseline=True,
     order=30,
+)
+
+#: What the paper's baselines may migrate ("confined to DU, CU-UP, and small-AI services").
+PAPER_MOVABLE = frozenset({"du", "cu-up", "small-ai"})
+
+register(
+    "lyapunov-paper",
+    lambda epoch_s: Lyapunov(epoch_s=epoch_s, movable=PAPER_MOVABLE, name="lyapunov-paper"),
+    "Lyapunov as the paper ran it: migrations confined to DU, CU-UP and small-AI",
+    baseline=True,
+    order=31,
 )
