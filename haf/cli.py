@@ -428,8 +428,9 @@ def exp_table3(
         str(critic) if critic else None,
     )
     rows = _run_experiment("table3", jobs, workers, out)
-    order = ["haf-static", "round-robin", "lyapunov", "game-theory", "haf"]
-    rows.sort(key=lambda r: order.index(r.label) if r.label in order else 99)
+    from airan_twin.methods import REGISTRY
+
+    rows.sort(key=lambda r: REGISTRY[r.label].order if r.label in REGISTRY else 999)
     console.print(
         aggregate_table(f"Table III on the twin (rho=0.9, agent={agent})", rows, PAPER_TABLE3)
     )

@@ -121,8 +121,8 @@ def test_sim_unknown_node_in_placement_and_unknown_method(tmp_path):
     bad.write_text(DEFAULT_SCENARIO.read_text().replace("node: balanced-1}", "node: nowhere}", 1))
     r = run("sim", "--scenario", str(bad), "--horizon", "2")
     assert r.returncode == 2 and "s.yaml:" in r.stderr and "unknown node 'nowhere'" in r.stderr
-    r = run("sim", "--method", "oracle", "--horizon", "2")
-    assert r.returncode == 2 and "unknown method 'oracle'" in r.stderr
+    r = run("sim", "--method", "magic", "--horizon", "2")
+    assert r.returncode == 2 and "unknown method 'magic'" in r.stderr
     assert "Traceback" not in r.stderr
 
 
