@@ -92,28 +92,48 @@ def heuristic_shortlist(
 ) -> list[str]:
     """The system policy's priorities, applied literally and deterministically.
 
+    Each instance is judged on the resource it runs on: a CU-UP by CPU, a DU and the AI
+    services by GPU, and every move by the destination's GPU memory (VRAM).
+
     1. Protect RAN: never move load onto a RAN-critical node; a RAN function moves only off a
-       RAN-critical node onto a node with more free GPU.
+       node critical on its resource onto a node with more of that resource free.
     2. Raise AI fulfilment: an AI service moves if its backlog, in seconds of its node's GPU,
-       would drain faster on the destination's free GPU.
+       would drain faster on the destination's free GPU — and only where the VRAM left after the
+       move holds as much KV again as it holds now (its requests' KV grows with their output),
+       and never onto a node that already hosts an LLM while another node could take it with no
+       LLM on it.
     3. Reconfiguration cost: the backlog time saved must exceed the offline window (the time
        is not recovered otherwise); moves are ranked by saved time minus window.
     The no-op closes the list when fewer than ``k`` moves qualify.
     """
     nodes = {n.node_id: n for n in snap.nodes}
     insts = {i.instance_id: i for i in snap.instances}
+    llm_nodes = {i.node_id for i in snap.instances if i.category == "large-ai"}
+    dests: dict[str, set[str]] = {}  # instance -> nodes it could move to (memory-feasible)
+    for c in candidates:
+        if not c.is_noop:
+            dests.setdefault(c.instance_id, set()).add(c.dst)  # type: ignore[arg-type]
     scored: list[tuple[float, str]] = []
     for c in candidates:
         if c.is_noop:
             continue
-        inst, src, dst = insts[c.instance_id], nodes[c.src], nodes[c.dst]
+        inst, src, dst = insts[c.instance_id], nodes[c.src], nodes[c.dst]  # type: ignore[index]
         if dst.ran_floor_gpu_util > RAN_CRITICAL or dst.ran_floor_cpu_util > RAN_CRITICAL:
             continue
         if inst.category in ("du", "cu-up"):
-            src_floor = max(src.ran_floor_gpu_util, src.ran_floor_cpu_util)
-            if src_floor > RAN_CRITICAL and dst.gpu_util < src.gpu_util:
-                scored.append((src_floor - dst.gpu_util - c.reconfig_s, c.cid))
+            if inst.category == "cu-up":  # CPU-bound: judged by CPU
+                src_floor, src_util, dst_util = src.ran_floor_cpu_util, src.cpu_util, dst.cpu_util
+            else:
+                src_floor, src_util, dst_util = src.ran_floor_gpu_util, src.gpu_util, dst.gpu_util
+            if src_floor > RAN_CRITICAL and dst_util < src_util:
+                scored.append((src_floor - dst_util - c.reconfig_s, c.cid))
             continue
+        if c.dst_mem_headroom_after < inst.kv:
+            continue  # VRAM: no room for its KV to grow as much again
+        if inst.category == "large-ai" and c.dst in llm_nodes:
+            free = dests.get(inst.instance_id, set()) - llm_nodes - {inst.node_id}
+            if free:
+                continue  # never two LLMs on one node while another node has room
         free_src = src.gpu_capacity * max(1.0 - src.ran_floor_gpu_util, 1e-9)
         free_dst = dst.gpu_capacity * max(1.0 - dst.gpu_util, 1e-9)
         drain_here = inst.backlog_gpu / free_src

@@ -199,3 +199,99 @@ def test_ollama_failures_fall_back(state, mock, reason):
 
 def test_system_policy_mentions_k():
     assert '{"shortlist"' in SYSTEM_POLICY.format(k=3)
+
+
+# --- the heuristic judges each instance on its own resource (issue 13) ------------------------
+def _node(nid, gpu_util=0.1, cpu_util=0.1, floor_g=0.0, floor_c=0.0, gpu=1e15, mem_used=10e9):
+    from proto.observation import NodeView
+
+    return NodeView(
+        nid, "balanced", gpu, 32.0, 320e9, mem_used, gpu_util, cpu_util, floor_g, floor_c, 1
+    )
+
+
+def _inst(iid, cat, node, backlog=0.0, kv=0.0, weights=1e9, arrivals=0.0):
+    from proto.observation import InstanceView
+
+    gpu = cat != "cu-up"
+    return InstanceView(
+        iid,
+        cat,
+        node,
+        weights,
+        kv,
+        False,
+        0.05 if cat in ("du", "cu-up") else 8.0,
+        backlog if gpu else 0.0,
+        0.0 if gpu else backlog,
+        1,
+        0,
+        1.0,
+        arrivals,
+    )
+
+
+def test_a_cu_up_is_moved_by_cpu_not_gpu():
+    from proto.observation import Snapshot
+    from rapp_placement.agent import heuristic_shortlist
+    from rapp_placement.candidates import feasible_candidates
+
+    # The CU-UP's node is CPU-critical; the other node has free CPU but a busy GPU.
+    snap = Snapshot(
+        0.0,
+        1,
+        (
+            _node("a", gpu_util=0.1, cpu_util=0.9, floor_c=0.8),
+            _node("b", gpu_util=0.95, cpu_util=0.1),
+        ),
+        (_inst("cu-1", "cu-up", "a", backlog=1.0),),
+    )
+    assert heuristic_shortlist(snap, feasible_candidates(snap))[0] == "mig:cu-1:b"
+    # A busy CPU at the destination stops it, whatever the GPU.
+    snap2 = Snapshot(
+        0.0,
+        1,
+        (
+            _node("a", gpu_util=0.9, cpu_util=0.5, floor_c=0.8),
+            _node("b", gpu_util=0.1, cpu_util=0.6),
+        ),
+        (_inst("cu-1", "cu-up", "a", backlog=1.0),),
+    )
+    assert heuristic_shortlist(snap2, feasible_candidates(snap2)) == ["noop"]
+
+
+def test_never_two_llms_on_one_node_while_another_has_room():
+    from proto.observation import Snapshot
+    from rapp_placement.agent import heuristic_shortlist
+    from rapp_placement.candidates import feasible_candidates
+
+    nodes = (
+        _node("slow", gpu=1e14, gpu_util=1.0),
+        _node("fast-1", gpu=3e15, gpu_util=0.5),
+        _node("fast-2", gpu=2e15, gpu_util=0.2),
+    )
+    insts = (
+        _inst("llm-1", "large-ai", "slow", backlog=5e15, weights=28e9),
+        _inst("llm-2", "large-ai", "fast-1", backlog=1e12, weights=28e9),
+    )
+    short = heuristic_shortlist(
+        Snapshot(0.0, 1, nodes, insts), feasible_candidates(Snapshot(0.0, 1, nodes, insts))
+    )
+    assert "mig:llm-1:fast-2" in short and "mig:llm-1:fast-1" not in short
+    # With no LLM-free node left that could take it, sharing is allowed.
+    full = (nodes[0], nodes[1], _node("fast-2", gpu=2e15, mem_used=310e9))
+    snap = Snapshot(0.0, 1, full, insts)
+    assert "mig:llm-1:fast-1" in heuristic_shortlist(snap, feasible_candidates(snap))
+
+
+def test_an_ai_move_needs_vram_for_its_kv_to_grow():
+    from proto.observation import Snapshot
+    from rapp_placement.agent import heuristic_shortlist
+    from rapp_placement.candidates import feasible_candidates
+
+    nodes = (_node("slow", gpu=1e14, gpu_util=1.0), _node("tight", gpu=3e15, mem_used=270e9))
+    llm = _inst("llm-1", "large-ai", "slow", backlog=5e15, kv=15e9, weights=28e9)
+    snap = Snapshot(0.0, 1, nodes, (llm,))
+    cands = feasible_candidates(snap)  # fits (4): 270 + 43 <= 320, but 7 GB left < 15 GB of KV
+    assert any(c.cid == "mig:llm-1:tight" for c in cands)
+    assert heuristic_shortlist(snap, cands) == ["noop"]
