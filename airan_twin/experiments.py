@@ -157,13 +157,14 @@ def sweep_jobs(
     agent: str,
     methods: Sequence[str] = (*BASELINES, "haf"),
     critic: str | None = None,
+    trace: str | None = None,
 ) -> list[Job]:
     jobs = []
     for rho in loads:
         for m in methods:
             for s in seeds:
                 kw = _haf_kw(agent, critic) if m in ("haf", "haf-nocritic") else {}
-                jobs.append(Job(m, rho, s, horizon, method_kwargs=kw))
+                jobs.append(Job(m, rho, s, horizon, trace, method_kwargs=kw))
     return jobs
 
 

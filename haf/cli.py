@@ -377,12 +377,21 @@ def _seeds(text: str) -> list[int]:
         raise UsageError(f"--seeds must be integers separated by commas, got {text!r}") from None
 
 
-def _run_experiment(name: str, jobs: list, workers: int, out: Path | None):
+def _setting(scenario: Path | None, trace: Path | None) -> tuple[object, str, bool]:
+    """(scenario, a label naming scenario and workload, whether the paper's rows apply: only
+    on the paper testbed with the conv-like workload the paper used)."""
+    sc = load_scenario(scenario)
+    paper = sc == load_scenario(None)
+    workload = trace.name if trace else "synthetic conv-like stream"
+    return sc, f"{sc.name}, {workload}", paper and (trace is None or "conv" in trace.name.lower())
+
+
+def _run_experiment(name: str, jobs: list, workers: int, out: Path | None, sc=None):
     from rich.progress import MofNCompleteColumn, TextColumn
 
     from airan_twin.experiments import aggregate, run_jobs
 
-    sc = load_scenario(None)
+    sc = sc if sc is not None else load_scenario(None)
     with progress(MofNCompleteColumn(), TextColumn("{task.fields[last]}")) as bar:
         task = bar.add_task(name, total=len(jobs), last="")
 
@@ -415,11 +424,15 @@ def exp_table3(
     workers: WorkersOpt = 2,
     out: OutOpt = Path("runs/experiments"),
     critic: CriticOpt = None,
+    scenario: ScenarioOpt = None,
 ) -> None:
-    """Table III: every method at rho = 0.9, beside the paper's numbers."""
+    """Table III: every method at rho = 0.9 on any scenario and workload; the paper's rows are
+    shown beside ours only on the paper testbed with the conv workload."""
     from airan_twin.experiments import table3_jobs
+    from airan_twin.methods import REGISTRY
     from haf.tables import PAPER_TABLE3, aggregate_table
 
+    sc, setting, paper = _setting(scenario, trace)
     jobs = table3_jobs(
         _seeds(seeds),
         horizon,
@@ -427,13 +440,10 @@ def exp_table3(
         str(trace) if trace else None,
         str(critic) if critic else None,
     )
-    rows = _run_experiment("table3", jobs, workers, out)
-    from airan_twin.methods import REGISTRY
-
+    rows = _run_experiment("table3", jobs, workers, out, sc)
     rows.sort(key=lambda r: REGISTRY[r.label].order if r.label in REGISTRY else 999)
-    console.print(
-        aggregate_table(f"Table III on the twin (rho=0.9, agent={agent})", rows, PAPER_TABLE3)
-    )
+    title = f"Table III on the twin ({setting}; rho=0.9, agent={agent})"
+    console.print(aggregate_table(title, rows, PAPER_TABLE3 if paper else None))
 
 
 @exp_app.command("table2")
@@ -451,21 +461,31 @@ def exp_table2(
     workers: WorkersOpt = 2,
     out: OutOpt = Path("runs/experiments"),
     critic: CriticOpt = None,
+    scenario: ScenarioOpt = None,
+    trace: TraceOpt = None,
 ) -> None:
     """Table II: each agent with and without the critic (rho = 0.9). LLM calls are logged under
     OUT/calls-*.jsonl so the run can be replayed in seconds (--agents replay:PATH)."""
     from airan_twin.experiments import table2_jobs
     from haf.tables import aggregate_table
 
+    sc, setting, paper = _setting(scenario, trace)
     agent_list = [a.strip() for a in agents.split(",") if a.strip()]
     log_dir = out if out is not None else None
     jobs = table2_jobs(
-        _seeds(seeds), horizon, agent_list, None, log_dir, str(critic) if critic else None
+        _seeds(seeds),
+        horizon,
+        agent_list,
+        str(trace) if trace else None,
+        log_dir,
+        str(critic) if critic else None,
     )
-    rows = _run_experiment("table2", jobs, workers, out)
+    rows = _run_experiment("table2", jobs, workers, out, sc)
     rows.sort(key=lambda r: r.label)
-    t = aggregate_table("Table II on the twin: critic ablation (rho=0.9)", rows, None)
+    t = aggregate_table(f"Table II on the twin: critic ablation ({setting}; rho=0.9)", rows, None)
     console.print(t)
+    if not paper:
+        return
     p = Table(title="Table II in the paper (overall %, mig large/total)")
     for c in ("agent", "HAF", "mig", "NoCritic", "mig "):
         p.add_column(c)
@@ -485,6 +505,8 @@ def exp_sweep(
     workers: WorkersOpt = 2,
     out: OutOpt = Path("runs/experiments"),
     critic: CriticOpt = None,
+    scenario: ScenarioOpt = None,
+    trace: TraceOpt = None,
 ) -> None:
     """Load sweep: every method from under-load to beyond saturation; writes sweep.png."""
     from airan_twin.experiments import plot_sweep, sweep_jobs
@@ -493,10 +515,18 @@ def exp_sweep(
         rhos = [float(x) for x in loads.split(",") if x.strip()]
     except ValueError:
         raise UsageError(f"--loads must be numbers separated by commas, got {loads!r}") from None
-    jobs = sweep_jobs(_seeds(seeds), horizon, rhos, agent, critic=str(critic) if critic else None)
-    rows = _run_experiment("sweep", jobs, workers, out)
+    sc, setting, _ = _setting(scenario, trace)
+    jobs = sweep_jobs(
+        _seeds(seeds),
+        horizon,
+        rhos,
+        agent,
+        critic=str(critic) if critic else None,
+        trace=str(trace) if trace else None,
+    )
+    rows = _run_experiment("sweep", jobs, workers, out, sc)
     rows.sort(key=lambda r: (r.rho, r.label))
-    t = Table(title=f"Load sweep: overall fulfilment % (agent={agent})")
+    t = Table(title=f"Load sweep: overall fulfilment % ({setting}; agent={agent})")
     t.add_column("rho", justify="right")
     labels = sorted({r.label for r in rows})
     for lab in labels:

@@ -68,8 +68,8 @@ def aggregate_table(title: str, rows: Iterable, paper: dict | None) -> Table:
     """Rows aggregated over seeds (``airan_twin.experiments.Row``), with the paper's beside."""
     t = Table(
         title=title,
-        caption="mean over seeds (± sd of overall); mig: mean large/total "
-        "per run; dim rows: the paper",
+        caption="mean over seeds (± sd of overall); mig: mean large/total per run"
+        + ("; dim rows: the paper" if paper else ""),
     )
     for c in ("method", "overall", "RAN-only", "AI", "large", "small", "mig"):
         t.add_column(c, justify="left" if c == "method" else "right")

@@ -79,3 +79,42 @@ def test_critic_train_rejects_a_bad_dataset(tmp_path):
     )
     assert r.returncode == 2 and "not a critic dataset" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_table3_runs_on_any_scenario_and_names_it(tmp_path, capsys):
+    """Experiments take --scenario and --trace; the paper's rows are shown only on the paper
+    testbed."""
+    import yaml
+
+    from haf.cli import main
+    from tests.twin_helpers import two_llm_scenario
+
+    sc = two_llm_scenario().model_dump(mode="json")
+    sc["name"] = "two-llm-test"
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(sc))
+    old = sys.argv
+    sys.argv = [
+        "haf",
+        "experiment",
+        "table3",
+        "--scenario",
+        str(path),
+        "--seeds",
+        "1",
+        "--horizon",
+        "6",
+        "--workers",
+        "1",
+        "--out",
+        str(tmp_path / "out"),
+    ]
+    try:
+        main()
+    except SystemExit as exc:
+        assert exc.code in (0, None)
+    finally:
+        sys.argv = old
+    out = capsys.readouterr().out
+    assert "two-llm-test" in out and "lyapunov-paper" in out
+    assert "paper" not in out.replace("lyapunov-paper", "").replace("game-theory-paper", "")
