@@ -9,7 +9,10 @@ rule for floors that do not fit (scaled floors, nothing for AI: ``xapp_alloc.sol
   ``equal`` (Round-Robin) equally among instances with work; ``maxweight`` (Lyapunov) all of it
   to the instance of largest ``Q_i μ_i`` (active requests × service rate per unit capacity,
   ``μ_i = 1 / mean stage work`` of its category); ``market`` (Game Theory) in proportion to bids
-  ``b_i = U_i W_i`` (proportional market clearing, the Kelly mechanism).
+  ``b_i = U_i`` (proportional market clearing, the Kelly mechanism: a player's bid is its
+  budget — how urgently it needs service, eq. (14) — not its demand; bidding ``U_i W_i`` let the
+  largest backlog buy nearly all of a shared node and starved the small services, 69.6 %
+  small-AI against the paper's 99.9 %).
 """
 
 from __future__ import annotations
@@ -63,7 +66,7 @@ def maxweight_rule(cap, urgency, work, floors, count, mu) -> Shares:
 
 def market_rule(cap, urgency, work, floors, count, mu) -> Shares:
     def split(residual: float, busy: list[int]) -> list[float]:
-        bids = [urgency[k] * work[k] for k in busy]
+        bids = [urgency[k] for k in busy]
         total = sum(bids)
         if total <= 0.0:
             return [residual / len(busy)] * len(busy)

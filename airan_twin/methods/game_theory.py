@@ -1,7 +1,8 @@
 """Game Theory: single-layer best-response placement with proportional market clearing.
 
 The AI services are the players (RAN functions are not strategic). Under proportional market
-clearing a player with bid ``b_i = U_i W_i`` on node ``n`` receives
+clearing a player with bid ``b_i = U_i`` (its urgency (14): its budget, not its demand; see
+``methods.allocation``) on node ``n`` receives
 ``G^res_n · b_i / (b_i + Σ_{j≠i on n} b_j)`` of GPU, ``G^res_n`` being what the RAN floors leave.
 A player's utility for node ``n`` is the GPU work it can expect over the next epoch,
 that share times ``max(Δ − τ_i·[n ≠ current], 0)``. Each epoch the player whose best response
@@ -38,7 +39,7 @@ class GameTheory(Method):
         node_bids: dict[str, float] = {n.node_id: 0.0 for n in snap.nodes}
         for inst in snap.instances:
             if inst.category != "cu-up":
-                b = inst.urgency * inst.backlog_gpu
+                b = inst.urgency
                 bids[inst.instance_id] = b
                 node_bids[inst.node_id] += b
         free_gpu = {n.node_id: n.gpu_capacity * (1.0 - n.ran_floor_gpu_util) for n in snap.nodes}
