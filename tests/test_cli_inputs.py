@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from airan_twin.scenario import DEFAULT_SCENARIO
-from haf.cli import main
 from proto import haf_pb2
+from tests.cli_helpers import run_haf
 from xapp_alloc.replay import CONFIG_MTYPE
 from xapp_alloc.tracefile import write_trace
 
@@ -29,18 +29,9 @@ ROWS = "2023-11-16 18:15:46.6805900,374,44\n2023-11-16 18:15:50.9951690,396,109\
 
 
 def run(args: list[str], capsys) -> tuple[int, str]:
-    """``haf ARGS`` in this process, as the console script runs it: (exit code, stderr).
-    An exception other than SystemExit escapes: the test fails, as a traceback would."""
-    old = sys.argv
-    sys.argv = ["haf", *args]
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    finally:
-        sys.argv = old
-    return code, capsys.readouterr().err
+    """``haf ARGS`` in this process: (exit code, stderr)."""
+    code, _, err = run_haf(args, capsys)
+    return code, err
 
 
 def _scenario(tmp_path: Path, mutate) -> Path:

@@ -86,35 +86,15 @@ def test_table3_runs_on_any_scenario_and_names_it(tmp_path, capsys):
     testbed."""
     import yaml
 
-    from haf.cli import main
+    from tests.cli_helpers import run_haf
     from tests.twin_helpers import two_llm_scenario
 
     sc = two_llm_scenario().model_dump(mode="json")
     sc["name"] = "two-llm-test"
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(sc))
-    old = sys.argv
-    sys.argv = [
-        "haf",
-        "experiment",
-        "table3",
-        "--scenario",
-        str(path),
-        "--seeds",
-        "1",
-        "--horizon",
-        "6",
-        "--workers",
-        "1",
-        "--out",
-        str(tmp_path / "out"),
-    ]
-    try:
-        main()
-    except SystemExit as exc:
-        assert exc.code in (0, None)
-    finally:
-        sys.argv = old
-    out = capsys.readouterr().out
+    args = ["experiment", "table3", "--scenario", str(path), "--seeds", "1", "--horizon", "6"]
+    code, out, _ = run_haf([*args, "--workers", "1", "--out", str(tmp_path / "out")], capsys)
+    assert code == 0
     assert "two-llm-test" in out and "lyapunov-paper" in out
     assert "paper" not in out.replace("lyapunov-paper", "").replace("game-theory-paper", "")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,9 +17,9 @@ import httpx
 import pytest
 
 from a1_policies.haf_placement import POLICY_TYPE_ID, a1ap_policy_type, build_policy
-from haf.cli import main
 from rapp_placement.a1client import NearRtA1, Retry, wait_enforced
 from tests import osc
+from tests.cli_helpers import run_haf as haf
 
 pytestmark = pytest.mark.osc
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,20 +62,6 @@ def sim(request, sim_install, tmp_path):
     yield url, request.param
     proc.terminate()
     proc.wait(10)
-
-
-def haf(args: list[str], capsys) -> tuple[int, str, str]:
-    old = sys.argv
-    sys.argv = ["haf", *args]
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    finally:
-        sys.argv = old
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _set_status(url: str, pid: str, status: str, reason: str = "") -> None:

@@ -21,10 +21,10 @@ import grpc
 import httpx
 import pytest
 
-from a1_policies.haf_placement import POLICY_TYPE_ID, build_policy, policy_request
+from a1_policies.haf_placement import POLICY_TYPE_ID, build_policy
 from proto import haf_pb2, haf_pb2_grpc
 from tests import osc
-from tests.test_xapp import DATA
+from tests.test_xapp import DATA, a1
 from xapp_alloc import core as xc
 from xapp_alloc.tracefile import read_trace
 
@@ -207,18 +207,6 @@ def pair(rmr_lib, tmp_path):
     peer.close()
 
 
-def _a1(op: str, iid: str, policy: dict | None, string_form: bool = True) -> bytes:
-    if string_form:
-        return policy_request(op, iid, policy)
-    body = {
-        "operation": op,
-        "policy_type_id": POLICY_TYPE_ID,
-        "policy_instance_id": iid,
-        "payload": policy,
-    }
-    return json.dumps(body).encode()
-
-
 def test_query_health_recording_and_a1_over_real_rmr(pair, rmr_lib):
     peer, xapp = pair
     # Start-up: the xApp asks the mediator for its policies (numeric type id, as the Go
@@ -245,11 +233,11 @@ def test_query_health_recording_and_a1_over_real_rmr(pair, rmr_lib):
     # A1 in the Go mediator's all-string form and in the older integer/object form.
     move = build_policy(1, [("small-ai-1", "cpu-heavy-1")], "test")
     for iid, string_form in (("p-go", True), ("p-py", False)):
-        assert peer.send(xc.A1_POLICY_REQ, _a1("CREATE", iid, move, string_form)) == 0
+        assert peer.send(xc.A1_POLICY_REQ, a1(move, "CREATE", iid, string_form)) == 0
         _, body, _, sub_id = peer.recv_type(xc.A1_POLICY_RESP)
         ans = json.loads(body)
         assert (ans["policy_instance_id"], ans["status"], sub_id) == (iid, "OK", POLICY_TYPE_ID)
-    assert peer.send(xc.A1_POLICY_REQ, _a1("DELETE", "p-go", None)) == 0
+    assert peer.send(xc.A1_POLICY_REQ, a1(None, "DELETE", "p-go")) == 0
     assert json.loads(peer.recv_type(xc.A1_POLICY_RESP)[1])["status"] == "DELETED"
     # An unknown message type is dropped: no answer, counted.
     assert peer.send(4242, b"what?") == 0
@@ -289,7 +277,7 @@ def test_recovery_reaches_the_same_placement_in_any_replay_order(pair):
     p9 = build_policy(9, [("small-ai-1", "cpu-heavy-1")], "haf-rapp")
     p10 = build_policy(10, [("small-ai-2", "cpu-heavy-2")], "haf-rapp")
     for iid, pol in (("haf-epoch-10", p10), ("haf-epoch-9", p9)):
-        assert peer.send(xc.A1_POLICY_REQ, _a1("CREATE", iid, pol)) == 0
+        assert peer.send(xc.A1_POLICY_REQ, a1(pol, "CREATE", iid)) == 0
         assert json.loads(peer.recv_type(xc.A1_POLICY_RESP)[1])["status"] == "OK"
     placed = {i.instance_id: i.node_id for i in xapp.snapshot().instances}
     assert (placed["small-ai-1"], placed["small-ai-2"]) == ("cpu-heavy-1", "cpu-heavy-2")
