@@ -110,12 +110,23 @@ def _haf_kw(agent: str, critic: str | None, **extra) -> dict:
 
 
 def table3_jobs(
-    seeds: Sequence[int], horizon: float, agent: str, trace: str | None, critic: str | None = None
+    seeds: Sequence[int],
+    horizon: float,
+    agent: str,
+    trace: str | None,
+    critic: str | None = None,
+    oracle: bool = False,
 ) -> list[Job]:
+    """Every baseline, HAF, the critic-only ablation (the agent's contribution) and, with
+    ``oracle``, the rollout oracle (the bound; expensive)."""
     jobs = [Job(m, 0.9, s, horizon, trace) for m in BASELINES for s in seeds]
     jobs += [
         Job("haf", 0.9, s, horizon, trace, method_kwargs=_haf_kw(agent, critic)) for s in seeds
     ]
+    only_kw = {"critic": critic} if critic else {}
+    jobs += [Job("haf-critic-only", 0.9, s, horizon, trace, method_kwargs=only_kw) for s in seeds]
+    if oracle:
+        jobs += [Job("oracle", 0.9, s, horizon, trace) for s in seeds]
     return jobs
 
 

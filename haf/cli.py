@@ -425,6 +425,10 @@ def exp_table3(
     out: OutOpt = Path("runs/experiments"),
     critic: CriticOpt = None,
     scenario: ScenarioOpt = None,
+    oracle: Annotated[
+        bool,
+        typer.Option("--with-oracle", help="Add the rollout oracle's row (the bound; slow)."),
+    ] = False,
 ) -> None:
     """Table III: every method at rho = 0.9 on any scenario and workload; the paper's rows are
     shown beside ours only on the paper testbed with the conv workload."""
@@ -439,6 +443,7 @@ def exp_table3(
         agent,
         str(trace) if trace else None,
         str(critic) if critic else None,
+        oracle,
     )
     rows = _run_experiment("table3", jobs, workers, out, sc)
     rows.sort(key=lambda r: REGISTRY[r.label].order if r.label in REGISTRY else 999)

@@ -21,7 +21,9 @@ from airan_twin.scenario import load_scenario
 
 def test_job_lists_cover_what_the_tables_need(tmp_path):
     t3 = table3_jobs([1, 2], 10.0, "heuristic", None, "w.pt")
-    assert {j.method for j in t3} == {*BASELINES, "haf"} and len(t3) == 2 * (len(BASELINES) + 1)
+    assert {j.method for j in t3} == {*BASELINES, "haf", "haf-critic-only"}
+    assert len(t3) == 2 * (len(BASELINES) + 2)
+    assert {j.method for j in table3_jobs([1], 10.0, "heuristic", None, oracle=True)} >= {"oracle"}
     assert {"caora", "lyapunov", "lyapunov-paper", "game-theory-paper"} <= set(BASELINES)
     assert all(j.rho == 0.9 for j in t3)
     haf_kw = next(j.method_kwargs for j in t3 if j.method == "haf")
