@@ -56,3 +56,16 @@ def test_not_yaml_and_not_a_mapping():
         parse_scenario("a: [", "x.yaml")
     with pytest.raises(ScenarioError, match="a YAML mapping"):
         parse_scenario("- 1\n- 2\n", "x.yaml")
+
+
+def test_every_shipped_scenario_loads_and_its_cluster_is_a_valid_xapp_config():
+    from pathlib import Path
+
+    from airan_twin.scenario import cluster_config
+    from proto.observation import ClusterConfig
+
+    shipped = sorted((Path(__file__).parents[1] / "airan_twin" / "scenarios").glob("*.yaml"))
+    assert {p.stem for p in shipped} >= {"paper", "caora-home"}
+    for path in shipped:
+        cfg = cluster_config(load_scenario(path))
+        assert ClusterConfig.from_dict(cfg.to_dict()) == cfg
