@@ -585,6 +585,39 @@ def calibrate(
     console.print(f"best: ran.du_gflop_mean = {best.du_gflop_mean:g}")
 
 
+@app.command("topology")
+def topology(
+    seed: SeedOpt = 1,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write the scenario YAML here (else print it).")
+    ] = None,
+    nodes: Annotated[int | None, typer.Option("--nodes", help="Node count (4-9).", min=2)] = None,
+    llms: Annotated[int | None, typer.Option("--llms", help="LLM count (1-3).", min=1)] = None,
+    small: Annotated[
+        int | None, typer.Option("--small", help="Small-model count (2-6).", min=1)
+    ] = None,
+    llms_on_weak: Annotated[
+        bool | None,
+        typer.Option(
+            "--llms-on-weak/--llms-anywhere",
+            help="Start the LLMs on the weakest GPUs that hold them (default: drawn).",
+        ),
+    ] = None,
+) -> None:
+    """Generate a seeded AI-RAN topology from real hardware (a scenario for --scenario)."""
+    from airan_twin.topologies import generate, to_yaml
+
+    sc = generate(seed, nodes, llms, small, llms_on_weak)
+    text = to_yaml(sc)
+    if out is None:
+        console.print(text, highlight=False, markup=False)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    kinds = ", ".join(f"{n.id} ({n.hardware})" for n in sc.nodes)
+    console.print(f"{out}: {len(sc.nodes)} nodes: {kinds}", highlight=False)
+
+
 @app.command("alloc-demo")
 def alloc_demo(scenario: ScenarioOpt = None, seed: SeedOpt = 1) -> None:
     """Allocate every node of the testbed once, from seeded random backlogs and deadlines.
