@@ -30,6 +30,8 @@ def test_descriptor_has_what_the_onboarder_requires():
     # The name becomes the container and Kubernetes names: a DNS label, at most 63 characters.
     assert re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", DESC["xapp_name"])
     assert DESC["version"] and DESC["containers"][0]["name"] == DESC["xapp_name"]
+    # ricxappframe registers the xApp under the descriptor's "name" (appInstanceName).
+    assert DESC["name"] == DESC["xapp_name"]
     for c in DESC["containers"]:
         assert {"registry", "name", "tag"} <= set(c["image"])
     for probe in ("livenessProbe", "readinessProbe"):
