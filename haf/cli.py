@@ -29,7 +29,7 @@ from haf.app import (
     console,
     progress,
 )
-from proto.errors import HafError
+from proto.errors import HafError, InputError
 
 
 def _run_with_progress(label: str, jobs: list[tuple[str, dict]]) -> list:
@@ -147,7 +147,42 @@ critic_app = typer.Typer(
 app.add_typer(critic_app, name="critic")
 
 
-def _parse_runs(loads: str, seeds: str, trace: Path | None) -> list:
+def _parse_topologies(spec: str) -> list[int | None]:
+    """``paper,1000-1003,77`` → ``[None, 1000, 1001, 1002, 1003, 77]`` (None: --scenario)."""
+    out: list[int | None] = []
+    for tok in (t.strip() for t in spec.split(",")):
+        if not tok:
+            continue
+        if tok in ("paper", "base"):
+            out.append(None)
+            continue
+        lo, _, hi = tok.partition("-")
+        try:
+            a, b = int(lo), int(hi or lo)
+        except ValueError:
+            raise UsageError(
+                f"--topologies: {tok!r} is not a seed, a range A-B or 'paper'"
+            ) from None
+        if b < a or b - a > 10_000 or a < 0:
+            raise UsageError(f"--topologies: bad range {tok!r}")
+        out += list(range(a, b + 1))
+    if not out:
+        raise UsageError("--topologies names no topology")
+    return out
+
+
+def _parse_runs(
+    loads: str,
+    seeds: str,
+    traces: list[Path] | None,
+    topologies: str | None = None,
+    runs_per_topology: int = 1,
+    split: str = "train",
+) -> list:
+    """Without ``topologies``: every load × seed on the scenario, plus each trace's train split
+    at every load (first seed + 1000). With them: each topology gets ``runs_per_topology`` runs
+    that cycle through (workload × load) from an offset of its index — synthetic and every
+    trace, every load — and through the seeds, so a few runs per topology cover them all."""
     from airan_twin.critic_data import RunSpec
 
     try:
@@ -155,9 +190,21 @@ def _parse_runs(loads: str, seeds: str, trace: Path | None) -> list:
         seed_list = [int(x) for x in seeds.split(",") if x.strip()]
     except ValueError:
         raise UsageError("--loads and --seeds are comma-separated numbers") from None
-    runs = [RunSpec(r, s) for r in rhos for s in seed_list]
-    if trace is not None:
-        runs += [RunSpec(r, s + 1000, str(trace), "train") for r in rhos for s in seed_list[:1]]
+    if not rhos or not seed_list or not all(0 < r <= 10 for r in rhos):
+        raise UsageError("--loads needs values in (0, 10] and --seeds at least one seed")
+    workloads = [None, *(str(t) for t in traces or [])]
+    if topologies is None:
+        runs = [RunSpec(r, s) for r in rhos for s in seed_list]
+        for t in workloads[1:]:
+            runs += [RunSpec(r, seed_list[0] + 1000, t, "train") for r in rhos]
+        return runs
+    combos = [(w, r) for w in workloads for r in rhos]
+    runs = []
+    for i, topo in enumerate(_parse_topologies(topologies)):
+        for j in range(runs_per_topology):
+            w, r = combos[(i * runs_per_topology + j) % len(combos)]
+            seed = seed_list[(i + j) % len(seed_list)]
+            runs.append(RunSpec(r, seed, w, split, topo))
     return runs
 
 
@@ -169,11 +216,34 @@ def critic_dataset(
     ] = "0.6,0.9,1.2",
     seeds: Annotated[str, typer.Option("--seeds", help="Comma-separated seeds.")] = "1,2,3",
     trace: Annotated[
-        Path | None,
-        typer.Option("--trace", help="Also runs on this Azure trace's train split (one seed)."),
+        list[Path] | None,
+        typer.Option(
+            "--trace",
+            help="Also runs on this Azure trace's train split (repeatable: conv and code).",
+        ),
     ] = None,
+    topologies: Annotated[
+        str | None,
+        typer.Option(
+            "--topologies",
+            help="Generated topology seeds, e.g. 'paper,1000-1027' ('paper': --scenario). "
+            "Each gets --runs-per-topology runs cycling through workloads and loads.",
+        ),
+    ] = None,
+    runs_per_topology: Annotated[int, typer.Option("--runs-per-topology", min=1)] = 1,
+    split: Annotated[
+        str,
+        typer.Option(
+            "--split",
+            help="Which chronological part of a trace the --topologies runs read: train "
+            "(training, validation) or test (a held-out evaluation set).",
+        ),
+    ] = "train",
     horizon: HorizonOpt = 100.0,
-    samples: Annotated[int, typer.Option("--samples", help="Rollouts per epoch.", min=2)] = 6,
+    samples: Annotated[
+        int,
+        typer.Option("--samples", help="Rollouts per epoch (0: every feasible candidate).", min=0),
+    ] = 6,
     label_window: Annotated[
         float | None,
         typer.Option(
@@ -194,7 +264,14 @@ def critic_dataset(
     from airan_twin.critic_data import generate_dataset
 
     sc = load_scenario(scenario)
-    runs = _parse_runs(loads, seeds, trace)
+    for t in trace or []:
+        if not t.is_file():
+            raise UsageError(f"--trace {t}: no such file")
+    if samples == 1:
+        raise UsageError("--samples must be 0 (all) or at least 2 (the no-op and one move)")
+    if split not in ("train", "test"):
+        raise UsageError(f"--split must be train or test, not {split!r}")
+    runs = _parse_runs(loads, seeds, trace, topologies, runs_per_topology, split)
     with Progress(console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("rollouts", total=len(runs))
         data = generate_dataset(
@@ -211,45 +288,106 @@ def critic_dataset(
     console.print(f"{len(data['X']):,} samples from {len(runs)} runs written to {out}")
 
 
+def _load_dataset(path: Path) -> dict:
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            d = {k: f[k] for k in f.files}
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{path}: not a critic dataset ({exc})") from None
+    missing = {"X", "Y", "M", "run", "epoch", "cid", "feature_names"} - set(d)
+    if missing:
+        raise UsageError(f"{path}: not a critic dataset (missing {', '.join(sorted(missing))})")
+    return d
+
+
+def _print_critic_report(title: str, pools: dict, calib, mse: dict, r2: dict) -> None:
+    t = Table(title=title)
+    for c in ("class", "MSE", "R²"):
+        t.add_column(c, justify="right")
+    for k in mse:
+        t.add_row(k, f"{mse[k]:.4f}", f"{r2[k]:.3f}")
+    console.print(t)
+    p = Table(title="Decisions (commit rule) per pool")
+    for c in ("pool", "epochs", "top-1 agreement", "regret (J pts)", "migrates"):
+        p.add_column(c, justify="right")
+    for k, r in pools.items():
+        p.add_row(
+            k,
+            str(r.epochs),
+            f"{100 * r.top1:.1f} %",
+            f"{100 * r.regret:.2f}",
+            f"{100 * r.migrate_share:.0f} %",
+        )
+    console.print(p)
+    c = Table(title="Calibration of the predicted advantage over the no-op (J pts)")
+    for col in ("predicted (bin)", "realised", "n"):
+        c.add_column(col, justify="right")
+    for b in calib.bins:
+        c.add_row(f"{100 * b['predicted']:+.2f}", f"{100 * b['realised']:+.2f}", str(b["n"]))
+    console.print(c)
+    console.print(
+        f"Spearman rho {calib.spearman:.2f}; realised within ±2 sd: "
+        f"{100 * calib.coverage_2sd:.0f} %"
+    )
+
+
 @critic_app.command("train")
 def critic_train(
     data: Annotated[Path, typer.Option("--data", help="Dataset from `haf critic dataset`.")],
+    val_data: Annotated[
+        Path | None,
+        typer.Option(
+            "--val-data",
+            help="Validation dataset (other topologies): chooses the commit rule and is "
+            "reported; default: a quarter of --data's topologies split off.",
+        ),
+    ] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Weights file to write.")] = None,
     seed: SeedOpt = 0,
-    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 600,
-    hidden: Annotated[int, typer.Option("--hidden", min=2)] = 64,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, max=100_000)] = 600,
+    hidden: Annotated[int, typer.Option("--hidden", min=2, max=4096)] = 64,
+    members: Annotated[int, typer.Option("--members", min=1, max=64)] = 5,
+    rank_weight: Annotated[
+        float, typer.Option("--rank-weight", min=0.0, max=100.0, help="Pairwise loss weight.")
+    ] = 1.0,
 ) -> None:
-    """Train the 2-layer MLP critic (split by run), print the held-out report, save weights."""
+    """Train the critic ensemble, choose its commit rule on validation, save weights + card."""
     import json
 
-    import numpy as np
-
     from rapp_placement.critic import WEIGHTS_PATH
+    from rapp_placement.critic_card import card_path_for, write_card
     from rapp_placement.critic_train import train_critic
 
+    d = _load_dataset(data)
+    v = _load_dataset(val_data) if val_data else None
     try:
-        with np.load(data, allow_pickle=False) as f:
-            d = {k: f[k] for k in f.files}
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"{data}: not a critic dataset ({exc})") from None
-    critic, report = train_critic(d, hidden=hidden, epochs=epochs, seed=seed)
-    t = Table(title="Critic, held-out runs")
-    for c in ("class", "MSE", "R²"):
-        t.add_column(c, justify="right")
-    for k in report.mse:
-        t.add_row(k, f"{report.mse[k]:.4f}", f"{report.r2[k]:.3f}")
-    console.print(t)
-    console.print(
-        f"ranking over {report.epochs_ranked} held-out epochs: top-1 "
-        f"{100 * report.top1_accuracy:.1f} %, mean regret {report.mean_regret:.4f} "
-        f"(when wrong {report.mean_regret_when_wrong:.4f}), no-op picked "
-        f"{100 * report.noop_chosen_share:.0f} %"
+        critic, report = train_critic(
+            d,
+            v,
+            hidden=hidden,
+            members=members,
+            epochs=epochs,
+            rank_weight=rank_weight,
+            seed=seed,
+        )
+    except InputError as exc:
+        raise UsageError(str(exc)) from None
+    _print_critic_report(
+        "Critic on validation", report.pools, report.calibration, report.mse, report.r2
     )
-    from rapp_placement.critic_card import card_path_for, write_card
-
+    console.print(
+        f"commit rule chosen on validation: kappa {report.kappa:g}, margin {report.margin:g}"
+    )
     dest = out or WEIGHTS_PATH
     window = float(d["label_window_s"]) if "label_window_s" in d else None
-    runs = [str(x) for x in d["run_labels"]]
+    runs = [str(x) for x in d.get("run_labels", [])]
+    command = (
+        f"haf critic train --data {data}"
+        + (f" --val-data {val_data}" if val_data else "")
+        + f" --seed {seed} --epochs {epochs} --members {members} --rank-weight {rank_weight:g}"
+    )
     meta = {
         "report": report.as_dict(),
         "seed": seed,
@@ -257,24 +395,72 @@ def critic_train(
         "label_window_s": window,
         "dataset": str(data),
         "runs": runs,
+        "command": command,
     }
+    dest.parent.mkdir(parents=True, exist_ok=True)
     critic.save(dest, meta=meta)
     card = card_path_for(dest)
     write_card(
         card,
         report,
         dataset=data.name,
+        val_dataset=val_data.name if val_data else None,
         runs=runs,
-        val_runs=report.val_runs,
         label_window_s=window,
         hidden=hidden,
+        members=members,
         epochs=epochs,
+        rank_weight=rank_weight,
         seed=seed,
-        command=f"haf critic train --data {data} --seed {seed} --epochs {epochs}",
+        command=command,
     )
     console.print(f"model card written to {card}")
     console.print(f"weights written to {dest}")
-    console.print(json.dumps(report.as_dict()))
+    console.print(
+        json.dumps(
+            {
+                "kappa": report.kappa,
+                "margin": report.margin,
+                "pools": {k: vars(p) for k, p in report.pools.items()},
+            }
+        )
+    )
+
+
+@critic_app.command("evaluate")
+def critic_evaluate(
+    data: Annotated[
+        Path,
+        typer.Option(
+            "--data",
+            help="A held-out dataset (`haf critic dataset --samples 0` rolls out every "
+            "candidate, so the realised best is the oracle's pick).",
+        ),
+    ],
+    critic: CriticOpt = None,
+) -> None:
+    """Top-1 agreement with the realised best (the oracle), regret and calibration of a critic
+    on a dataset it was not trained on."""
+    from rapp_placement.critic import FEATURE_NAMES, WEIGHTS_PATH, Critic, CriticError
+    from rapp_placement.critic_train import evaluate
+
+    d = _load_dataset(data)
+    if list(d["feature_names"]) != list(FEATURE_NAMES):
+        raise UsageError(f"{data}: features differ from the critic's; regenerate the dataset")
+    try:
+        c = Critic.load(critic or WEIGHTS_PATH)
+    except CriticError as exc:
+        raise UsageError(str(exc)) from None
+    pools, calib, mse, r2 = evaluate(c, d)
+    groups = sorted({str(g) for g in d.get("run_groups", [])})
+    _print_critic_report(
+        f"Critic on {data.name} ({', '.join(groups) or 'all runs'}; kappa {c.kappa:g}, "
+        f"margin {c.margin:g})",
+        pools,
+        calib,
+        mse,
+        r2,
+    )
 
 
 @app.command("record")

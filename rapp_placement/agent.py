@@ -196,8 +196,11 @@ class PlacementAgent:
     def shortlist(self, snap: Snapshot, candidates: list[Candidate], seed: int) -> ShortlistResult:
         self.stats.calls += 1
         if self.backend is None:
+            t0 = time.perf_counter()
             ids = heuristic_shortlist(snap, candidates, self.k, self.epoch_s)
-            return ShortlistResult(ids, "heuristic", "heuristic", 0.0)
+            res = ShortlistResult(ids, "heuristic", "heuristic", time.perf_counter() - t0)
+            self._log(res, snap)  # logged like an LLM call: the log shows every epoch
+            return res
         prompt = build_prompt(snap, candidates, seed, self.k)
         t0 = time.perf_counter()
         answer, error = "", ""

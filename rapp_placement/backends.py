@@ -15,6 +15,7 @@ from pathlib import Path
 
 from proto.errors import InputError
 from rapp_placement.agent import BackendError, PlacementAgent, ReplayBackend
+from rapp_placement.llm_lock import machine_llm_lock
 from rapp_placement.prompt import Prompt
 
 log = logging.getLogger(__name__)
@@ -155,7 +156,8 @@ class EmbeddedBackend:
                 },
             }
             try:
-                out = server.handle_chat_completions(request)
+                with machine_llm_lock():  # one call at a time per machine (llm_lock.py)
+                    out = server.handle_chat_completions(request)
             except Exception as exc:
                 raise BackendError(f"llama.cpp: {exc}") from None
         if not isinstance(out, dict) or "choices" not in out:

@@ -1,16 +1,24 @@
 """The predictive critic (spec §3.3–3.4): ``f_θ(s, a) → (ŷ_large, ŷ_small, ŷ_RAN)``.
 
-A 2-layer MLP (torch) over engineered (state, action) features, trained offline on
-counterfactual rollouts of the twin (``airan_twin.critic_data``) and frozen at run time. The
-shipped weights (``critic_weights.pt``, loaded with ``weights_only=True``) and their model card
-(``CRITIC_CARD.md``) live beside this file.
+An ensemble of 2-layer MLPs (torch) over engineered (state, action) features, trained offline on
+counterfactual rollouts of the twin on many generated topologies (``airan_twin.critic_data``)
+and frozen at run time. The shipped weights (``critic_weights.pt``, loaded with
+``weights_only=True``) and their model card (``CRITIC_CARD.md``) live beside this file.
 
-Features (:func:`features`, :data:`FEATURE_NAMES`): for each AI service the backlog in seconds
-of its nodes' GPU, its arrival load, the GPU it can reach now and after the action (a moved
-instance's share discounted by the part of the epoch it is off-line), and how many of its
-instances are migrating; RAN floor pressure (max and mean floor share of GPU and CPU, and at the
-action's destination); the action itself (category one-hot, window over epoch, source and
-destination GPU load, destination/source capacity ratio, destination memory headroom).
+**Features are relative and size-independent** (:func:`features`, :data:`FEATURE_NAMES`): no
+value grows with the number of nodes or instances, so a 4-node and a 9-node cluster mean the
+same thing. Per AI class: the class's backlog in seconds of the GPU it can reach, its load on
+that GPU now and after the action, the log-ratio of the two, the share of its instances off-line,
+and how many of its instances share a node. RAN floor pressure as max and mean shares. The
+action: category one-hot, off-line fraction of the epoch, GPU and CPU utilisation and floors at
+source and destination, log capacity ratios, memory headroom, the moved instance's own backlog
+and share of its class's arrivals, and what co-location does to the destination: its resident
+AI backlog and its AI load after the move.
+
+**Uncertainty and the commit rule.** Every member predicts the class rates; the advantage of a
+migration is its J (11) minus the no-op's, per member. The critic commits a migration only when
+``mean − κ·sd`` of that advantage exceeds a margin ``m`` (:func:`commit_index`); κ and m are
+chosen on validation topologies at training time and stored with the weights.
 """
 
 from __future__ import annotations
@@ -23,22 +31,32 @@ from pathlib import Path
 import numpy as np
 
 from proto.errors import HafError
-from proto.observation import Snapshot
+from proto.observation import CLASSES, InstanceView, NodeView, Snapshot
 from rapp_placement.candidates import Candidate
 
 WEIGHTS_PATH = Path(__file__).with_name("critic_weights.pt")
-from proto.observation import CLASSES  # noqa: E402  (the classes of J, critic output order)
 
 #: Class weights of J (11): each class's share of requests on the testbed (about half RAN-only,
 #: the AI half split evenly), so J estimates the paper's request-weighted overall fulfilment.
 DEFAULT_CLASS_WEIGHTS = (0.25, 0.25, 0.5)
 
 _CATS = ("noop", "du", "cu-up", "large-ai", "small-ai")
+_AI_CLASSES = (("large", "large-ai"), ("small", "small-ai"))
+_LOAD_CAP = 10.0  # loads beyond 10× the reachable GPU all mean "hopeless"; keeps inputs bounded
+_MIN_FREE = 1e-3  # a node whose GPU is all RAN floor still counts a sliver (no division by 0)
+
 FEATURE_NAMES: tuple[str, ...] = (
     *(
-        f"{svc}_{f}"
-        for svc in ("large", "small")
-        for f in ("backlog_s", "arrival_load", "gpu_now", "gpu_after", "migrating")
+        f"{p}_{f}"
+        for p, _ in _AI_CLASSES
+        for f in (
+            "backlog_s",
+            "load_now",
+            "load_after",
+            "log_reach_ratio",
+            "offline_share",
+            "max_per_node",
+        )
     ),
     "ran_floor_gpu_max",
     "ran_floor_gpu_mean",
@@ -48,51 +66,119 @@ FEATURE_NAMES: tuple[str, ...] = (
     "act_window_over_epoch",
     "act_src_gpu_util",
     "act_dst_gpu_util",
+    "act_src_cpu_util",
+    "act_dst_cpu_util",
+    "act_src_floor_gpu",
     "act_dst_floor_gpu",
-    "act_log_cap_ratio",
+    "act_src_floor_cpu",
+    "act_dst_floor_cpu",
+    "act_log_gpu_cap_ratio",
+    "act_log_cpu_cap_ratio",
     "act_dst_mem_headroom",
+    "act_moved_backlog_s",
+    "act_moved_arrival_share",
+    "act_dst_ai_backlog_s",
+    "act_dst_large_backlog_s",
+    "act_src_ai_load",
+    "act_dst_ai_load_after",
+    "act_dst_llms_after",
 )
+
+
+def _reach(n: NodeView) -> float:
+    """GPU FLOP/s an AI service can get on ``n``: what the RAN floors (15) leave."""
+    return n.gpu_capacity * max(1.0 - n.ran_floor_gpu_util, _MIN_FREE)
+
+
+def _load(work_rate: float, reach: float) -> float:
+    return min(work_rate / reach, _LOAD_CAP) if reach > 0 else _LOAD_CAP
+
+
+def _class_features(
+    insts: list[InstanceView],
+    nodes: dict[str, NodeView],
+    moved: InstanceView | None,
+    dst: str | None,
+    offline: float,
+) -> list[float]:
+    """Backlog, load now/after, reach ratio, off-line share, co-location of one AI class."""
+    if not insts:
+        return [0.0] * 6
+    up_now: dict[str, float] = {}
+    up_after: dict[str, float] = {}
+    for i in insts:
+        up = 0.0 if i.migrating else 1.0
+        up_now[i.node_id] = max(up_now.get(i.node_id, 0.0), up)
+        if moved is not None and i.instance_id == moved.instance_id:
+            up_after[dst] = max(up_after.get(dst, 0.0), up * (1.0 - offline))  # type: ignore[index]
+        else:
+            up_after[i.node_id] = max(up_after.get(i.node_id, 0.0), up)
+    # Co-located instances of a class share their node's GPU: count each node once.
+    reach_now = sum(_reach(nodes[n]) * u for n, u in up_now.items())
+    reach_after = sum(_reach(nodes[n]) * u for n, u in up_after.items())
+    static = sum(_reach(nodes[n]) for n in up_now)
+    arrival = sum(i.arrival_work_rate for i in insts)
+    backlog = sum(i.backlog_gpu for i in insts)
+    per_node: dict[str, int] = {}
+    for i in insts:
+        per_node[i.node_id] = per_node.get(i.node_id, 0) + 1
+    eps = 1e-9 * static
+    return [
+        math.log1p(backlog / static),
+        _load(arrival, reach_now),
+        _load(arrival, reach_after),
+        max(-5.0, min(5.0, math.log((reach_after + eps) / (reach_now + eps)))),
+        sum(i.migrating for i in insts) / len(insts),
+        float(max(per_node.values())),
+    ]
 
 
 def features(snap: Snapshot, cand: Candidate, epoch_s: float = 5.0) -> np.ndarray:
     """The critic's input for state ``snap`` and action ``cand`` (see the module docstring)."""
     nodes = {n.node_id: n for n in snap.nodes}
-    total_gpu = sum(n.gpu_capacity for n in snap.nodes)
     moved = snap.instance(cand.instance_id) if not cand.is_noop else None
     offline = min(cand.reconfig_s, epoch_s) / epoch_s if moved else 0.0
     out: list[float] = []
-    for cat in ("large-ai", "small-ai"):
+    for _, cat in _AI_CLASSES:
         insts = [i for i in snap.instances if i.category == cat]
-        backlog_s = sum(i.backlog_gpu / nodes[i.node_id].gpu_capacity for i in insts)
-        load = sum(i.arrival_work_rate for i in insts) / total_gpu
-        now = after = 0.0
-        for i in insts:
-            n = nodes[i.node_id]
-            reach = n.gpu_capacity * (1.0 - n.ran_floor_gpu_util) / total_gpu
-            up = 0.0 if i.migrating else 1.0
-            now += reach * up
-            if moved is not None and i.instance_id == moved.instance_id:
-                d = nodes[cand.dst]
-                reach = d.gpu_capacity * (1.0 - d.ran_floor_gpu_util) / total_gpu
-                up *= 1.0 - offline
-            after += reach * up
-        out += [math.log1p(backlog_s), load, now, after, float(sum(i.migrating for i in insts))]
+        out += _class_features(insts, nodes, moved, cand.dst, offline)
     fg = [n.ran_floor_gpu_util for n in snap.nodes]
     fc = [n.ran_floor_cpu_util for n in snap.nodes]
     out += [max(fg), sum(fg) / len(fg), max(fc), sum(fc) / len(fc)]
     out += [1.0 if (moved.category if moved else "noop") == c else 0.0 for c in _CATS]
     if moved is None:
-        out += [0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+        return np.asarray(out + [0.0] * (len(FEATURE_NAMES) - len(out)), dtype=np.float32)
+    s, d = nodes[cand.src], nodes[cand.dst]  # type: ignore[index]
+    ai = ("large-ai", "small-ai")
+    on_dst = [i for i in snap.instances if i.node_id == d.node_id and i.category in ai]
+    on_src = [i for i in snap.instances if i.node_id == s.node_id and i.category in ai]
+    same_class = sum(i.arrival_work_rate for i in snap.instances if i.category == moved.category)
+    if moved.category == "cu-up":  # CPU-bound: its backlog in seconds of the source's cores
+        moved_backlog = moved.backlog_cpu / max(s.cpu_capacity, 1e-9)
     else:
-        s, d = nodes[cand.src], nodes[cand.dst]
-        out += [
-            offline,
-            s.gpu_util,
-            d.gpu_util,
-            d.ran_floor_gpu_util,
-            math.log(d.gpu_capacity / s.gpu_capacity),
-            cand.dst_mem_headroom_after / max(d.mem_capacity, 1.0),
-        ]
+        moved_backlog = moved.backlog_gpu / _reach(s)
+    moved_ai = moved.arrival_work_rate if moved.category in ai else 0.0
+    out += [
+        offline,
+        s.gpu_util,
+        d.gpu_util,
+        s.cpu_util,
+        d.cpu_util,
+        s.ran_floor_gpu_util,
+        d.ran_floor_gpu_util,
+        s.ran_floor_cpu_util,
+        d.ran_floor_cpu_util,
+        math.log(d.gpu_capacity / s.gpu_capacity),
+        math.log(d.cpu_capacity / s.cpu_capacity),
+        cand.dst_mem_headroom_after / max(d.mem_capacity, 1.0),
+        math.log1p(moved_backlog),
+        moved.arrival_work_rate / same_class if same_class > 0 else 0.0,
+        math.log1p(sum(i.backlog_gpu for i in on_dst) / _reach(d)),
+        math.log1p(sum(i.backlog_gpu for i in on_dst if i.category == "large-ai") / _reach(d)),
+        _load(sum(i.arrival_work_rate for i in on_src), _reach(s)),
+        _load(sum(i.arrival_work_rate for i in on_dst) + moved_ai, _reach(d)),
+        float(sum(i.category == "large-ai" for i in on_dst) + (moved.category == "large-ai")),
+    ]
     return np.asarray(out, dtype=np.float32)
 
 
@@ -100,47 +186,92 @@ class CriticError(HafError):
     """The critic's weights file is missing or unusable; the message says which and why."""
 
 
-def _mlp(n_in: int, hidden: int):
+def _ensemble(n_in: int, hidden: int, members: int):
     import torch
     from torch import nn
 
-    class CriticMLP(nn.Module):
+    class Member(nn.Module):
         """2-layer MLP: standardised features → hidden (ReLU) → 3 rates (sigmoid)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.hidden = nn.Linear(n_in, hidden)
+            self.out = nn.Linear(hidden, len(CLASSES))
+
+        def forward(self, z):
+            return torch.sigmoid(self.out(torch.relu(self.hidden(z))))
+
+    class CriticEnsemble(nn.Module):
+        """Members share the input standardisation; forward gives (members, n, classes)."""
 
         def __init__(self) -> None:
             super().__init__()
             self.register_buffer("mean", torch.zeros(n_in))
             self.register_buffer("std", torch.ones(n_in))
-            self.hidden = nn.Linear(n_in, hidden)
-            self.out = nn.Linear(hidden, len(CLASSES))
+            self.members = nn.ModuleList([Member() for _ in range(members)])
 
         def forward(self, x):
             z = (x - self.mean) / self.std
-            return torch.sigmoid(self.out(torch.relu(self.hidden(z))))
+            return torch.stack([m(z) for m in self.members])
 
-    return CriticMLP()
+    return CriticEnsemble()
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """The critic's view of a pool whose first entry is the no-op: mean J (11) per candidate,
+    and each candidate's advantage over the no-op (mean and sd over the ensemble)."""
+
+    j: np.ndarray
+    adv: np.ndarray
+    adv_sd: np.ndarray
+
+
+def commit_index(adv: np.ndarray, adv_sd: np.ndarray, kappa: float, margin: float) -> int:
+    """The commit rule (eqs. 11–12 with uncertainty): index 0 (the no-op) unless the migration
+    with the largest ``adv − κ·sd`` has it above ``margin``. κ = m = 0 is eq. (11)'s argmax
+    with ties to the no-op."""
+    if len(adv) < 2:
+        return 0
+    lcb = np.asarray(adv[1:], dtype=np.float64) - kappa * np.asarray(adv_sd[1:])
+    best = int(np.argmax(lcb))  # first maximum
+    return best + 1 if lcb[best] > margin else 0
 
 
 @dataclass
 class Critic:
-    """A frozen critic: ``predict`` rates per class, ``score`` J (11) per candidate."""
+    """A frozen critic ensemble: ``predict`` rates per class, ``score`` J (11) per candidate,
+    ``assess``/``choose`` the advantage over the no-op and the commit rule."""
 
     model: object
     hidden: int
+    members: int = 1
     class_weights: tuple[float, float, float] = DEFAULT_CLASS_WEIGHTS
+    kappa: float = 0.0  # commit-rule uncertainty weight (chosen on validation topologies)
+    margin: float = 0.0  # commit-rule margin on the advantage over the no-op
 
     @classmethod
-    def new(cls, hidden: int = 64, seed: int = 0) -> Critic:
+    def new(cls, hidden: int = 64, seed: int = 0, members: int = 1) -> Critic:
         import torch
 
         torch.manual_seed(seed)
-        return cls(_mlp(len(FEATURE_NAMES), hidden), hidden)
+        return cls(_ensemble(len(FEATURE_NAMES), hidden, members), hidden, members)
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
+    def predict_members(self, x: np.ndarray) -> np.ndarray:
+        """Class rates per member: shape (members, n, 3)."""
         import torch
 
         with torch.no_grad():
             return self.model(torch.as_tensor(np.atleast_2d(x), dtype=torch.float32)).numpy()
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """The ensemble's mean class rates: shape (n, 3)."""
+        return self.predict_members(x).mean(axis=0)
+
+    def _weights(self, snap: Snapshot | None = None) -> np.ndarray:
+        chosen = snap.class_weights.as_tuple() if snap and snap.class_weights else None
+        w = np.asarray(chosen or self.class_weights, dtype=np.float64)
+        return w / w.sum()
 
     def score(self, snap: Snapshot, cands: Sequence[Candidate], epoch_s: float = 5.0) -> np.ndarray:
         """J(s, a) = Σ_c w_c ŷ_c / Σ_c w_c for each candidate (eq. 11's objective).
@@ -148,9 +279,23 @@ class Critic:
         ``w`` are the operator's weights when the snapshot carries them (an A1 policy's
         ``class_weights``, reported by the xApp), else the critic's own."""
         x = np.stack([features(snap, c, epoch_s) for c in cands])
-        chosen = snap.class_weights.as_tuple() if snap.class_weights else self.class_weights
-        w = np.asarray(chosen, dtype=np.float64)
-        return self.predict(x) @ w / w.sum()
+        return self.predict(x) @ self._weights(snap)
+
+    def assess(self, snap: Snapshot, pool: Sequence[Candidate], epoch_s: float = 5.0) -> Assessment:
+        """J and the advantage over the no-op (``pool[0]``, which must be it) per member."""
+        if not pool or not pool[0].is_noop:
+            raise ValueError("assess needs the no-op first in the pool")
+        x = np.stack([features(snap, c, epoch_s) for c in pool])
+        jm = self.predict_members(x) @ self._weights(snap)  # (members, n)
+        adv = jm - jm[:, :1]
+        return Assessment(jm.mean(axis=0), adv.mean(axis=0), adv.std(axis=0))
+
+    def choose(
+        self, snap: Snapshot, pool: Sequence[Candidate], epoch_s: float = 5.0
+    ) -> tuple[int, Assessment]:
+        """The index in ``pool`` the commit rule takes, and the assessment behind it."""
+        a = self.assess(snap, pool, epoch_s)
+        return commit_index(a.adv, a.adv_sd, self.kappa, self.margin), a
 
     def save(self, path: str | Path = WEIGHTS_PATH, meta: dict | None = None) -> None:
         import torch
@@ -159,6 +304,9 @@ class Critic:
             {
                 "state_dict": self.model.state_dict(),
                 "hidden": self.hidden,
+                "members": self.members,
+                "kappa": float(self.kappa),
+                "margin": float(self.margin),
                 "features": list(FEATURE_NAMES),
                 "meta": meta or {},
             },
@@ -181,7 +329,17 @@ class Critic:
             raise CriticError(f"{p}: no state_dict in the weights file")
         if list(blob.get("features", [])) != list(FEATURE_NAMES):
             raise CriticError(f"{p}: trained on other features than this code computes")
-        critic = cls(_mlp(len(FEATURE_NAMES), int(blob["hidden"])), int(blob["hidden"]))
+        try:
+            hidden, members = int(blob["hidden"]), int(blob.get("members", 1))
+            kappa, margin = float(blob.get("kappa", 0.0)), float(blob.get("margin", 0.0))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CriticError(f"{p}: bad model sizes or commit rule ({exc})") from None
+        if not (1 <= members <= 64 and 1 <= hidden <= 4096):
+            raise CriticError(f"{p}: implausible sizes (hidden {hidden}, members {members})")
+        if not (math.isfinite(kappa) and math.isfinite(margin) and kappa >= 0):
+            raise CriticError(f"{p}: commit rule must be finite with kappa >= 0")
+        critic = cls(_ensemble(len(FEATURE_NAMES), hidden, members), hidden, members)
+        critic.kappa, critic.margin = kappa, margin
         try:
             critic.model.load_state_dict(blob["state_dict"])
         except (RuntimeError, KeyError) as exc:

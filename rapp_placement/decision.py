@@ -30,6 +30,8 @@ class Decision:
     scores: dict[str, float] = field(default_factory=dict)  # the critic's J per scored action
     llm_latency_s: float = 0.0
     error: str = ""
+    #: the critic's advantage over the no-op per scored action: (ensemble mean, sd)
+    advantage: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def vetoed(self) -> bool:
@@ -45,8 +47,9 @@ def decide(
     epoch_s: float,
 ) -> Decision:
     """The agent shortlists ≤ K candidates; the critic scores the shortlist and the no-op,
-    which is always scored (12); the best is chosen. Without a critic (HAF-NoCritic) the
-    shortlist's first element is chosen."""
+    which is always scored (12); its commit rule (:func:`~rapp_placement.critic.commit_index`:
+    the best advantage over the no-op, less κ ensemble sds, must exceed the margin) chooses.
+    Without a critic (HAF-NoCritic) the shortlist's first element is chosen."""
     by_id = {c.cid: c for c in candidates}
     res = agent.shortlist(snap, candidates, seed=snap.epoch)
     short = [by_id[i] for i in res.shortlist if i in by_id]
@@ -54,12 +57,13 @@ def decide(
         choice = short[0] if short else by_id[NOOP]
         return Decision(choice, res.shortlist, res.source, {}, res.latency_s, res.error)
     pool = [by_id[NOOP], *(c for c in short if not c.is_noop)]
-    scores = critic.score(snap, pool, epoch_s)
+    k, a = critic.choose(snap, pool, epoch_s)
     return Decision(
-        select_action(pool, scores),
+        pool[k],
         res.shortlist,
         res.source,
-        {c.cid: float(s) for c, s in zip(pool, scores, strict=True)},
+        {c.cid: float(s) for c, s in zip(pool, a.j, strict=True)},
         res.latency_s,
         res.error,
+        {c.cid: (float(m), float(sd)) for c, m, sd in zip(pool, a.adv, a.adv_sd, strict=True)},
     )

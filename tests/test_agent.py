@@ -295,3 +295,15 @@ def test_an_ai_move_needs_vram_for_its_kv_to_grow():
     cands = feasible_candidates(snap)  # fits (4): 270 + 43 <= 320, but 7 GB left < 15 GB of KV
     assert any(c.cid == "mig:llm-1:tight" for c in cands)
     assert heuristic_shortlist(snap, cands) == ["noop"]
+
+
+def test_heuristic_calls_are_logged_too_and_a_replay_ignores_them(state, tmp_path):
+    snap, cands = state
+    log = tmp_path / "calls.jsonl"
+    agent = PlacementAgent(None, log_path=log)
+    res = agent.shortlist(snap, cands, seed=1)
+    rows = [json.loads(x) for x in log.read_text().splitlines()]
+    assert len(rows) == 1 and rows[0]["source"] == "heuristic"
+    assert rows[0]["shortlist"] == res.shortlist and rows[0]["epoch"] == snap.epoch
+    # A replay serves only LLM answers: the heuristic's lines are not answers to replay.
+    assert ReplayBackend(log).answers == {}

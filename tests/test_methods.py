@@ -141,16 +141,29 @@ def test_paper_configured_baselines_never_move_an_llm():
 
 
 def test_critic_only_scores_every_candidate_and_commits_the_argmax():
+    import numpy as np
+
     from airan_twin.methods.haf import HafCriticOnly
+    from rapp_placement.critic import Assessment, commit_index
 
     class Fixed:
-        def score(self, snap, cands, epoch_s):
-            return [0.5 if c.is_noop else (0.9 if c.cid == "mig:y:a" else 0.1) for c in cands]
+        margin = 0.0
+
+        def choose(self, snap, pool, epoch_s):
+            assert pool[0].is_noop  # the commit rule measures advantages from the no-op
+            j = np.asarray(
+                [0.5 if c.is_noop else (0.9 if c.cid == "mig:y:a" else 0.1) for c in pool]
+            )
+            return commit_index(j - j[0], np.zeros_like(j), 0.0, self.margin), Assessment(
+                j, j - j[0], np.zeros_like(j)
+            )
 
     m = HafCriticOnly(Fixed(), 5.0)  # type: ignore[arg-type]
     snap = _snap(backlog_a=2000.0, backlog_b=10.0)
     cands = feasible_candidates(snap)
     assert m.decide(snap, cands).cid == "mig:y:a" and m.scored == len(cands)
+    m.critic.margin = 0.5  # the best move gains 0.4 over the no-op: not enough
+    assert m.decide(snap, list(reversed(cands))) is None
     assert make_method("haf-critic-only", 5.0).name == "haf-critic-only"  # the shipped critic
 
 

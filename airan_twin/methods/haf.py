@@ -10,7 +10,7 @@ from rapp_placement.agent import PlacementAgent
 from rapp_placement.backends import make_agent
 from rapp_placement.candidates import Candidate
 from rapp_placement.critic import Critic
-from rapp_placement.decision import decide, select_action
+from rapp_placement.decision import decide
 
 
 class Haf(Method):
@@ -53,7 +53,7 @@ class Haf(Method):
 
 class HafCriticOnly(Method):
     """The critic alone (ablation): it scores every feasible candidate — no agent, no
-    shortlist — and the argmax of J (11) is committed (ties to the no-op, listed first)."""
+    shortlist — and the critic's commit rule takes the best or the no-op."""
 
     name = "haf-critic-only"
     allocation = "haf"
@@ -65,10 +65,10 @@ class HafCriticOnly(Method):
         self.scored = 0
 
     def decide(self, snap: Snapshot, candidates: list[Candidate]) -> Candidate | None:
-        scores = self.critic.score(snap, candidates, self.epoch_s)
-        self.scored += len(candidates)
-        choice = select_action(candidates, scores)
-        return None if choice.is_noop else choice
+        pool = sorted(candidates, key=lambda c: not c.is_noop)  # the no-op first (stable)
+        k, _ = self.critic.choose(snap, pool, self.epoch_s)
+        self.scored += len(pool)
+        return None if pool[k].is_noop else pool[k]
 
     def summary(self) -> dict:
         return {"agent": "none (critic over all candidates)", "scored": self.scored}
