@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing as mp
 import time
 
@@ -25,7 +26,7 @@ def test_calls_in_different_processes_queue_instead_of_overlapping(tmp_path):
     for p in procs:
         p.join(timeout=30)
         assert p.exitcode == 0
-    for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+    for (_, end), (start, _) in itertools.pairwise(spans):
         assert start >= end  # each holder starts after the previous one released
 
 
