@@ -20,7 +20,7 @@ def _state():
 def decision_latency(repeats: int = 50, n_candidates: int = 100) -> dict:
     """Snapshot + candidates + features + critic scoring of ``n_candidates`` (no LLM)."""
     twin = _state()
-    critic = Critic.new()
+    critic = Critic.load()  # the shipped ensemble (5 members)
     times, n = [], 0
     for _ in range(repeats):
         t0 = time.perf_counter()

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -133,31 +133,58 @@ def _class_features(
     ]
 
 
-def features(snap: Snapshot, cand: Candidate, epoch_s: float = 5.0) -> np.ndarray:
-    """The critic's input for state ``snap`` and action ``cand`` (see the module docstring)."""
-    nodes = {n.node_id: n for n in snap.nodes}
-    moved = snap.instance(cand.instance_id) if not cand.is_noop else None
+class _State:
+    """What every candidate of one snapshot shares, computed once (features are per candidate:
+    recomputing these sums for each of ~100 candidates was most of an epoch's decision time)."""
+
+    def __init__(self, snap: Snapshot) -> None:
+        self.nodes = {n.node_id: n for n in snap.nodes}
+        self.insts = {i.instance_id: i for i in snap.instances}
+        self.by_class = {
+            cat: [i for i in snap.instances if i.category == cat] for _, cat in _AI_CLASSES
+        }
+        self.class_state = {
+            cat: _class_features(insts, self.nodes, None, None, 0.0)
+            for cat, insts in self.by_class.items()
+        }
+        fg = [n.ran_floor_gpu_util for n in snap.nodes]
+        fc = [n.ran_floor_cpu_util for n in snap.nodes]
+        self.ran = [max(fg), sum(fg) / len(fg), max(fc), sum(fc) / len(fc)]
+        self.arrival_of: dict[str, float] = {}  # per category
+        self.ai_backlog = dict.fromkeys(self.nodes, 0.0)
+        self.large_backlog = dict.fromkeys(self.nodes, 0.0)
+        self.ai_arrival = dict.fromkeys(self.nodes, 0.0)
+        self.llms = dict.fromkeys(self.nodes, 0)
+        for i in snap.instances:
+            self.arrival_of[i.category] = self.arrival_of.get(i.category, 0.0) + i.arrival_work_rate
+            if i.category in ("large-ai", "small-ai"):
+                self.ai_backlog[i.node_id] += i.backlog_gpu
+                self.ai_arrival[i.node_id] += i.arrival_work_rate
+            if i.category == "large-ai":
+                self.large_backlog[i.node_id] += i.backlog_gpu
+                self.llms[i.node_id] += 1
+
+
+def _features(st: _State, cand: Candidate, epoch_s: float) -> np.ndarray:
+    moved = st.insts[cand.instance_id] if cand.instance_id is not None else None
     offline = min(cand.reconfig_s, epoch_s) / epoch_s if moved else 0.0
     out: list[float] = []
     for _, cat in _AI_CLASSES:
-        insts = [i for i in snap.instances if i.category == cat]
-        out += _class_features(insts, nodes, moved, cand.dst, offline)
-    fg = [n.ran_floor_gpu_util for n in snap.nodes]
-    fc = [n.ran_floor_cpu_util for n in snap.nodes]
-    out += [max(fg), sum(fg) / len(fg), max(fc), sum(fc) / len(fc)]
+        if moved is not None and moved.category == cat:  # only the moved class changes
+            out += _class_features(st.by_class[cat], st.nodes, moved, cand.dst, offline)
+        else:
+            out += st.class_state[cat]
+    out += st.ran
     out += [1.0 if (moved.category if moved else "noop") == c else 0.0 for c in _CATS]
     if moved is None:
         return np.asarray(out + [0.0] * (len(FEATURE_NAMES) - len(out)), dtype=np.float32)
-    s, d = nodes[cand.src], nodes[cand.dst]  # type: ignore[index]
-    ai = ("large-ai", "small-ai")
-    on_dst = [i for i in snap.instances if i.node_id == d.node_id and i.category in ai]
-    on_src = [i for i in snap.instances if i.node_id == s.node_id and i.category in ai]
-    same_class = sum(i.arrival_work_rate for i in snap.instances if i.category == moved.category)
+    s, d = st.nodes[cand.src], st.nodes[cand.dst]  # type: ignore[index]
+    same_class = st.arrival_of.get(moved.category, 0.0)
     if moved.category == "cu-up":  # CPU-bound: its backlog in seconds of the source's cores
         moved_backlog = moved.backlog_cpu / max(s.cpu_capacity, 1e-9)
     else:
         moved_backlog = moved.backlog_gpu / _reach(s)
-    moved_ai = moved.arrival_work_rate if moved.category in ai else 0.0
+    moved_ai = moved.arrival_work_rate if moved.category in ("large-ai", "small-ai") else 0.0
     out += [
         offline,
         s.gpu_util,
@@ -173,13 +200,24 @@ def features(snap: Snapshot, cand: Candidate, epoch_s: float = 5.0) -> np.ndarra
         cand.dst_mem_headroom_after / max(d.mem_capacity, 1.0),
         math.log1p(moved_backlog),
         moved.arrival_work_rate / same_class if same_class > 0 else 0.0,
-        math.log1p(sum(i.backlog_gpu for i in on_dst) / _reach(d)),
-        math.log1p(sum(i.backlog_gpu for i in on_dst if i.category == "large-ai") / _reach(d)),
-        _load(sum(i.arrival_work_rate for i in on_src), _reach(s)),
-        _load(sum(i.arrival_work_rate for i in on_dst) + moved_ai, _reach(d)),
-        float(sum(i.category == "large-ai" for i in on_dst) + (moved.category == "large-ai")),
+        math.log1p(st.ai_backlog[d.node_id] / _reach(d)),
+        math.log1p(st.large_backlog[d.node_id] / _reach(d)),
+        _load(st.ai_arrival[s.node_id], _reach(s)),
+        _load(st.ai_arrival[d.node_id] + moved_ai, _reach(d)),
+        float(st.llms[d.node_id] + (moved.category == "large-ai")),
     ]
     return np.asarray(out, dtype=np.float32)
+
+
+def features(snap: Snapshot, cand: Candidate, epoch_s: float = 5.0) -> np.ndarray:
+    """The critic's input for state ``snap`` and action ``cand`` (see the module docstring)."""
+    return _features(_State(snap), cand, epoch_s)
+
+
+def features_batch(snap: Snapshot, cands: Sequence[Candidate], epoch_s: float = 5.0) -> np.ndarray:
+    """:func:`features` of every candidate, the snapshot's shared sums computed once."""
+    st = _State(snap)
+    return np.stack([_features(st, c, epoch_s) for c in cands])
 
 
 class CriticError(HafError):
@@ -249,6 +287,7 @@ class Critic:
     class_weights: tuple[float, float, float] = DEFAULT_CLASS_WEIGHTS
     kappa: float = 0.0  # commit-rule uncertainty weight (chosen on validation topologies)
     margin: float = 0.0  # commit-rule margin on the advantage over the no-op
+    _frozen: tuple | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def new(cls, hidden: int = 64, seed: int = 0, members: int = 1) -> Critic:
@@ -258,11 +297,33 @@ class Critic:
         return cls(_ensemble(len(FEATURE_NAMES), hidden, members), hidden, members)
 
     def predict_members(self, x: np.ndarray) -> np.ndarray:
-        """Class rates per member: shape (members, n, 3)."""
-        import torch
+        """Class rates per member: shape (members, n, 3).
 
-        with torch.no_grad():
-            return self.model(torch.as_tensor(np.atleast_2d(x), dtype=torch.float32)).numpy()
+        Inference runs in numpy on a frozen copy of the weights: for ~100 × 40 inputs torch's
+        per-call and threading overhead was most of the decision time (docs/performance.md).
+        The copy is taken on first use, so call this only once training is over."""
+        if self._frozen is None:
+            self._frozen = self._freeze()
+        mean, std, layers = self._frozen
+        z = (np.atleast_2d(np.asarray(x, dtype=np.float32)) - mean) / std
+        out = []
+        for w1, b1, w2, b2 in layers:
+            h = np.maximum(z @ w1 + b1, 0.0)
+            out.append(0.5 * (1.0 + np.tanh(0.5 * (h @ w2 + b2))))  # sigmoid, no overflow
+        return np.stack(out).astype(np.float32)
+
+    def _freeze(self) -> tuple:
+        sd = {k: v.detach().cpu().numpy() for k, v in self.model.state_dict().items()}
+        layers = [
+            (
+                sd[f"members.{k}.hidden.weight"].T.copy(),
+                sd[f"members.{k}.hidden.bias"],
+                sd[f"members.{k}.out.weight"].T.copy(),
+                sd[f"members.{k}.out.bias"],
+            )
+            for k in range(self.members)
+        ]
+        return sd["mean"], sd["std"], layers
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """The ensemble's mean class rates: shape (n, 3)."""
@@ -278,14 +339,14 @@ class Critic:
 
         ``w`` are the operator's weights when the snapshot carries them (an A1 policy's
         ``class_weights``, reported by the xApp), else the critic's own."""
-        x = np.stack([features(snap, c, epoch_s) for c in cands])
+        x = features_batch(snap, cands, epoch_s)
         return self.predict(x) @ self._weights(snap)
 
     def assess(self, snap: Snapshot, pool: Sequence[Candidate], epoch_s: float = 5.0) -> Assessment:
         """J and the advantage over the no-op (``pool[0]``, which must be it) per member."""
         if not pool or not pool[0].is_noop:
             raise ValueError("assess needs the no-op first in the pool")
-        x = np.stack([features(snap, c, epoch_s) for c in pool])
+        x = features_batch(snap, pool, epoch_s)
         jm = self.predict_members(x) @ self._weights(snap)  # (members, n)
         adv = jm - jm[:, :1]
         return Assessment(jm.mean(axis=0), adv.mean(axis=0), adv.std(axis=0))

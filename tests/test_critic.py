@@ -246,3 +246,16 @@ def test_a_feature_constant_in_training_keeps_unit_scale():
     assert np.isfinite(critic.predict(x)).all()
     z = (x[:, k] - float(critic.model.mean[k])) / float(critic.model.std[k])
     assert np.abs(z).max() < 1.0
+
+
+def test_numpy_inference_matches_the_torch_model():
+    """The run-time path (numpy on frozen weights) computes what the trained torch model does."""
+    import torch
+
+    critic, _ = train_critic(_synthetic(n_runs=4, per_run=30), epochs=30, members=3)
+    x = (np.random.default_rng(7).normal(size=(50, len(FEATURE_NAMES))) * 50).astype(np.float32)
+    with torch.no_grad():
+        ref = critic.model(torch.as_tensor(x)).numpy()
+    got = critic.predict_members(x)
+    assert got.shape == ref.shape and np.isfinite(got).all()
+    np.testing.assert_allclose(got, ref, atol=1e-5)
