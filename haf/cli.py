@@ -84,6 +84,13 @@ def sim(
     agent: AgentOpt = "embedded",
     critic: CriticOpt = None,
     agent_log: AgentLogOpt = None,
+    show_decisions: Annotated[
+        bool,
+        typer.Option(
+            "--show-decisions",
+            help="HAF: print every epoch's shortlist, the critic's J and committed action.",
+        ),
+    ] = False,
 ) -> None:
     """Simulate one method on the digital twin and print fulfilment in the paper's layout.
 
@@ -114,7 +121,36 @@ def sim(
         f"{r.events:,} events in {r.wall_s:.1f} s ({r.events / r.wall_s:,.0f} events/s,"
         f" {horizon / r.wall_s:.0f}x real time)"
     )
+    if show_decisions:
+        _print_decisions(r.agent.get("epochs", []) if r.agent else [], method)
     _write_results(out, [r], "sim")
+
+
+def _print_decisions(epochs: list[dict], method: str) -> None:
+    if not epochs:
+        console.print(f"{method}: no per-epoch decisions to show (only haf / haf-nocritic)")
+        return
+    t = Table(title="Decisions per epoch (J: the critic's; Δ: advantage over the no-op ± sd)")
+    for c in ("epoch", "t s", "agent", "shortlist (J, Δ)", "committed"):
+        left = c.startswith(("shortlist", "committed"))
+        t.add_column(c, justify="left" if left else "right", overflow="fold")
+    for e in epochs:
+        items = []
+        for cid in e["shortlist"]:
+            j, adv = e["j"].get(cid), e["advantage"].get(cid)
+            items.append(
+                cid
+                + (f" J={j:.3f}" if j is not None else "")
+                + (f" Δ={100 * adv[0]:+.2f}±{100 * adv[1]:.2f}" if adv and cid != "noop" else "")
+            )
+        t.add_row(
+            str(e["epoch"]),
+            f"{e['t']:g}",
+            e["source"],
+            escape("\n".join(items)),
+            escape(e["committed"]),
+        )
+    console.print(t)
 
 
 @app.command("demo")

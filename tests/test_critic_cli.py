@@ -136,3 +136,36 @@ def test_evaluate_refuses_a_dataset_of_other_features(tmp_path, capsys, datasets
     np.savez(bad, **d)
     code, out, err = run_haf(["critic", "evaluate", "--data", str(bad)], capsys)
     assert code == 2 and "features differ" in out + err
+
+
+def test_sim_shows_every_epochs_shortlist_scores_and_commit(tmp_path, capsys):
+    import json
+
+    args = [
+        "sim",
+        "--method",
+        "haf",
+        "--agent",
+        "heuristic",
+        "--horizon",
+        "11",
+        "--show-decisions",
+        "--out",
+        str(tmp_path),
+    ]
+    code, out, err = run_haf(args, capsys)
+    assert code == 0, err
+    assert "Decisions per epoch" in out and "committed" in out
+    (f,) = tmp_path.glob("*.json")
+    epochs = json.loads(f.read_text())["agent"]["epochs"]
+    assert [e["epoch"] for e in epochs] == [1, 2]
+    for e in epochs:
+        assert "noop" in e["j"]  # the no-op is always scored (12)
+        assert e["committed"] in e["j"] and e["advantage"]["noop"] == [0.0, 0.0]
+        adv = {k: v[0] for k, v in e["advantage"].items()}
+        if e["committed"] != "noop":  # the commit rule took the best advantage (κ = 0 shipped)
+            assert adv[e["committed"]] >= max(adv.values()) - 1e-4 > 0.0
+    code, out, _ = run_haf(
+        ["sim", "--method", "haf-static", "--horizon", "6", "--show-decisions"], capsys
+    )
+    assert code == 0 and "no per-epoch decisions" in out

@@ -28,6 +28,7 @@ class Haf(Method):
         self.epoch_s = epoch_s
         self.last: dict = {}
         self.vetoes = 0  # epochs where the shortlist held a migration and the critic kept the no-op
+        self.epochs: list[dict] = []
         if critic is None:
             self.name = "haf-nocritic"
 
@@ -37,6 +38,18 @@ class Haf(Method):
         self.last = {"shortlist": d.shortlist, "source": d.source}
         if self.critic is not None:
             self.last["scores"] = d.scores
+        # Every epoch's decision, for `haf sim --show-decisions` and the run's JSON.
+        self.epochs.append(
+            {
+                "epoch": snap.epoch,
+                "t": round(snap.time, 3),
+                "source": d.source,
+                "shortlist": d.shortlist,
+                "j": {k: round(v, 4) for k, v in d.scores.items()},
+                "advantage": {k: [round(m, 4), round(sd, 4)] for k, (m, sd) in d.advantage.items()},
+                "committed": d.choice.cid,
+            }
+        )
         return None if d.choice.is_noop else d.choice
 
     def summary(self) -> dict:
@@ -48,6 +61,7 @@ class Haf(Method):
             "fallback_reasons": dict(st.reasons),
             "critic_vetoes": self.vetoes,
             "chosen_positions": {str(k): v for k, v in sorted(st.positions.items())},
+            "epochs": self.epochs,
         }
 
 
