@@ -37,6 +37,7 @@ from airan_twin.twin import Twin
 from rapp_placement.agent import heuristic_shortlist
 from rapp_placement.candidates import Candidate
 from rapp_placement.critic import DEFAULT_CLASS_WEIGHTS, FEATURE_NAMES, features
+from rapp_placement.critic_train import realised_j
 
 GROUP_CLASSES = (
     (ReqClass.LARGE_AI,),
@@ -141,7 +142,7 @@ class Behaviour(Method):
             self.rows.append(
                 (features(snap, c, epoch_s), y, m, snap.epoch, c.cid, c.cid in short or c.is_noop)
             )
-            scores.append(float((y * m) @ self.w / max((self.w * m).sum(), 1e-9)))
+            scores.append(float(realised_j(y[None], m[None], self.w)[0]))
         best = chosen[int(np.argmax(scores))]
         commit = best if self.rng.random() < 0.5 else self.rng.choice(chosen)
         return None if commit.is_noop else commit

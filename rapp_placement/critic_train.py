@@ -25,6 +25,7 @@ advantage over the no-op (binned means, Spearman ρ, coverage of ±2 ensemble sd
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -89,12 +90,34 @@ def epoch_groups(data: dict[str, np.ndarray], rows: np.ndarray) -> list[np.ndarr
 
 
 def _weights(critic: Critic) -> np.ndarray:
-    w = np.asarray(critic.class_weights, dtype=np.float64)
-    return w / w.sum()
+    return critic._weights()  # its own class weights, normalised (no operator's in training)
 
 
 def _member_j(critic: Critic, x: np.ndarray) -> np.ndarray:
     return critic.predict_members(x) @ _weights(critic)  # (members, n)
+
+
+def _tally(
+    real: np.ndarray,
+    groups: list[np.ndarray],
+    keep: np.ndarray | None,
+    pick: Callable[[np.ndarray], int],
+) -> PoolReport:
+    """Top-1, regret and migration share of ``pick`` (an index into the epoch's kept rows, 0 =
+    the no-op) against the best of *every* rolled-out candidate of the epoch (the oracle's pick
+    when the dataset rolled out all of them)."""
+    hits, regrets, moves = 0, [], 0
+    for every in groups:
+        g = every[keep[every]] if keep is not None else every
+        k = pick(g)
+        regret = float(real[every].max() - real[g[k]])
+        hits += regret <= 1e-12
+        regrets.append(regret)
+        moves += k != 0
+    n = len(regrets)
+    if n == 0:
+        return PoolReport(0, float("nan"), float("nan"), float("nan"))
+    return PoolReport(n, hits / n, float(np.mean(regrets)), moves / n)
 
 
 def pool_quality(
@@ -105,44 +128,20 @@ def pool_quality(
     margin: float,
     keep: np.ndarray | None = None,
 ) -> PoolReport:
-    """Decisions of the commit rule per epoch group, choosing among ``keep`` rows if given;
-    top-1 and regret are against the best of *every* rolled-out candidate of the epoch (the
-    oracle's pick when the dataset rolled out all of them)."""
-    hits, regrets, moves = 0, [], 0
-    n = 0
-    for every in groups:
-        g = every[keep[every]] if keep is not None else every
-        if len(g) < 1:
-            continue
+    """Decisions of the commit rule per epoch group, choosing among ``keep`` rows if given."""
+
+    def pick(g: np.ndarray) -> int:
         adv = jm[:, g] - jm[:, g[:1]]
-        k = commit_index(adv.mean(axis=0), adv.std(axis=0), kappa, margin)
-        best = real[every].max()
-        regret = float(best - real[g[k]])
-        hits += regret <= 1e-12
-        regrets.append(regret)
-        moves += k != 0
-        n += 1
-    if n == 0:
-        return PoolReport(0, float("nan"), float("nan"), float("nan"))
-    return PoolReport(n, hits / n, float(np.mean(regrets)), moves / n)
+        return commit_index(adv.mean(axis=0), adv.std(axis=0), kappa, margin)
+
+    return _tally(real, groups, keep, pick)
 
 
 def reference(
     real: np.ndarray, groups: list[np.ndarray], keep: np.ndarray | None, best: bool
 ) -> PoolReport:
     """What a perfect critic over ``keep`` (``best``) or always the no-op would realise."""
-    hits, regrets, moves = 0, [], 0
-    for every in groups:
-        g = every[keep[every]] if keep is not None else every
-        k = int(np.argmax(real[g])) if best else 0
-        regret = float(real[every].max() - real[g[k]])
-        hits += regret <= 1e-12
-        regrets.append(regret)
-        moves += k != 0
-    n = len(regrets)
-    if n == 0:
-        return PoolReport(0, float("nan"), float("nan"), float("nan"))
-    return PoolReport(n, hits / n, float(np.mean(regrets)), moves / n)
+    return _tally(real, groups, keep, lambda g: int(np.argmax(real[g])) if best else 0)
 
 
 def calibration(jm: np.ndarray, real: np.ndarray, groups: list[np.ndarray]) -> Calibration:
@@ -182,7 +181,8 @@ def evaluate(
     """Pools, calibration, MSE and R² of ``critic`` on ``rows`` of ``data`` (default: all)."""
     rows = np.arange(len(data["X"])) if rows is None else rows
     x, y, m = data["X"][rows], data["Y"][rows], data["M"][rows]
-    jm = _member_j(critic, x)
+    per_member = critic.predict_members(x)  # one forward pass for J and for the rates
+    jm = per_member @ _weights(critic)
     real = realised_j(y, m, _weights(critic))
     groups = epoch_groups(data, rows)
     pools = {"all": pool_quality(jm, real, groups, critic.kappa, critic.margin)}
@@ -191,7 +191,7 @@ def evaluate(
         pools["shortlist"] = pool_quality(jm, real, groups, critic.kappa, critic.margin, keep)
         pools["bound:shortlist-best"] = reference(real, groups, keep, best=True)
     pools["ref:no-op"] = reference(real, groups, None, best=False)
-    pred = critic.predict(x)
+    pred = per_member.mean(axis=0)
     mse, r2 = {}, {}
     for k, name in enumerate(CLASSES):
         sel = m[:, k]

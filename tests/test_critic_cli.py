@@ -9,22 +9,6 @@ from rapp_placement.critic import FEATURE_NAMES, Critic
 from tests.cli_helpers import run_haf
 
 
-def _haf(*args: str) -> int:
-    """``haf ARGS`` in this process without capturing (a module fixture has no capsys)."""
-    import sys
-
-    from haf.cli import main
-
-    old, sys.argv = sys.argv, ["haf", *args]
-    try:
-        main()
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 0
-    finally:
-        sys.argv = old
-    return 0
-
-
 @pytest.fixture(scope="module")
 def datasets(tmp_path_factory):
     """Tiny datasets: two training topologies, one validation, one rolled out in full."""
@@ -36,24 +20,9 @@ def datasets(tmp_path_factory):
         ("all", "3000", "0"),
     ):
         paths[name] = d / f"{name}.npz"
-        code = _haf(
-            "critic",
-            "dataset",
-            "--out",
-            str(paths[name]),
-            "--topologies",
-            topo,
-            "--horizon",
-            "11",
-            "--samples",
-            samples,
-            "--workers",
-            "1",
-            "--loads",
-            "0.9",
-            "--seeds",
-            "5",
-        )
+        args = ["critic", "dataset", "--out", str(paths[name]), "--topologies", topo]
+        args += ["--horizon", "11", "--samples", samples, "--workers", "1"]
+        code, _, _ = run_haf([*args, "--loads", "0.9", "--seeds", "5"])
         assert code == 0
     return d, paths
 

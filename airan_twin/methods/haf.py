@@ -26,7 +26,6 @@ class Haf(Method):
         self.agent = agent
         self.critic = critic
         self.epoch_s = epoch_s
-        self.last: dict = {}
         self.vetoes = 0  # epochs where the shortlist held a migration and the critic kept the no-op
         self.epochs: list[dict] = []
         if critic is None:
@@ -35,9 +34,6 @@ class Haf(Method):
     def decide(self, snap: Snapshot, candidates: list[Candidate]) -> Candidate | None:
         d = decide(self.agent, self.critic, snap, candidates, self.epoch_s)
         self.vetoes += d.vetoed
-        self.last = {"shortlist": d.shortlist, "source": d.source}
-        if self.critic is not None:
-            self.last["scores"] = d.scores
         # Every epoch's decision, for `haf sim --show-decisions` and the run's JSON.
         self.epochs.append(
             {
@@ -51,6 +47,17 @@ class Haf(Method):
             }
         )
         return None if d.choice.is_noop else d.choice
+
+    @property
+    def last(self) -> dict:
+        """The latest epoch's shortlist, agent source and (with a critic) J per scored action."""
+        if not self.epochs:
+            return {}
+        e = self.epochs[-1]
+        out = {"shortlist": e["shortlist"], "source": e["source"]}
+        if self.critic is not None:
+            out["scores"] = e["j"]
+        return out
 
     def summary(self) -> dict:
         st = self.agent.stats

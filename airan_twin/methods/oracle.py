@@ -35,11 +35,11 @@ _TWIN: Any = None  # the twin at the epoch, inherited by forked workers
 
 def _rollout_j(args: tuple[Candidate, float, tuple[float, ...]]) -> float:
     from airan_twin.critic_data import rollout
+    from rapp_placement.critic_train import realised_j
 
     cand, window, weights = args
     y, m = rollout(_TWIN, cand, window)
-    w = np.asarray(weights)
-    return float((y * m) @ w / max(float((w * m).sum()), 1e-9))
+    return float(realised_j(y[None], m[None], np.asarray(weights))[0])
 
 
 class Oracle(Method):
