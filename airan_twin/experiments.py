@@ -137,28 +137,59 @@ def table2_jobs(
     trace: str | None,
     log_dir: Path | None = None,
     critic: str | None = None,
+    examples: Sequence[str] = ("prioritised",),
+    asynchronous: bool = False,
+    oracle: bool = False,
 ) -> list[Job]:
+    """Each agent (an LLM once per ``examples`` mode) with and without the critic; the
+    critic alone and, with ``oracle``, the rollout oracle's choice as the bound."""
     jobs = []
     for agent in agents:
         short = agent.split("@")[0]
-        for method in ("haf", "haf-nocritic"):
-            for s in seeds:
-                kw: dict = _haf_kw(agent, critic)
-                if log_dir is not None and not agent.startswith(("heuristic", "replay")):
-                    safe = short.replace(":", "_").replace("/", "_")
-                    kw["log"] = str(log_dir / f"calls-{safe}-{method}-seed{s}.jsonl")
-                jobs.append(
-                    Job(
-                        method,
-                        0.9,
-                        s,
-                        horizon,
-                        trace,
-                        method_kwargs=kw,
-                        label=f"{method} [{short}]",
+        llm = not agent.startswith("heuristic")
+        for mode in examples if llm else ("none",):
+            tag = f"{short} ex={mode}" if llm and not agent.startswith("replay") else short
+            for method in ("haf", "haf-nocritic"):
+                for s in seeds:
+                    kw: dict = _haf_kw(agent, critic, examples=mode, agent_seed=s)
+                    kw["asynchronous"] = asynchronous and llm
+                    if log_dir is not None and llm and not agent.startswith("replay"):
+                        safe = tag.replace(":", "_").replace("/", "_").replace(" ", "_")
+                        kw["log"] = str(log_dir / f"calls-{safe}-{method}-seed{s}.jsonl")
+                    jobs.append(
+                        Job(
+                            method,
+                            0.9,
+                            s,
+                            horizon,
+                            trace,
+                            method_kwargs=kw,
+                            label=f"{method} [{tag}]",
+                        )
                     )
-                )
+    only_kw = {"critic": critic} if critic else {}
+    jobs += [Job("haf-critic-only", 0.9, s, horizon, trace, method_kwargs=only_kw) for s in seeds]
+    if oracle:
+        jobs += [Job("oracle", 0.9, s, horizon, trace) for s in seeds]
     return jobs
+
+
+def agent_quality(runs: Sequence[RunResult]) -> dict[str, float]:
+    """Over every epoch of HAF runs: valid LLM answers, no-op-only shortlists, and how often
+    the critic's best migration over *all* candidates was on the shortlist (the closed-loop
+    stand-in for the oracle's best, which would need a rollout per candidate)."""
+    eps = [e for r in runs for e in (r.agent or {}).get("epochs", [])]
+    if not eps:
+        return {}
+    n = len(eps)
+    moves = [e for e in eps if e.get("critic_best", "noop") != "noop"]
+    return {
+        "valid %": 100 * sum(e["source"] in ("llm", "heuristic") for e in eps) / n,
+        "no-op only %": 100 * sum(all(c == "noop" for c in e["shortlist"]) for e in eps) / n,
+        "critic-best in list %": 100
+        * sum(e["critic_best"] in e["shortlist"] for e in moves)
+        / max(len(moves), 1),
+    }
 
 
 def sweep_jobs(

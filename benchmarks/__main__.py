@@ -87,15 +87,23 @@ def bench_placement() -> None:
         f"{r['p95_ms']:.1f}",
     )
     console.print(t)
-    t = Table(title="Placement: shortlist latency per backend (paper-testbed prompt)")
-    for c in ("backend", "first call s", "median s", "valid answers"):
+    from rapp_placement import models
+
+    t = Table(
+        title="Placement: shortlist latency per backend (6 successive epochs, paper testbed)",
+        caption="first call: model load + whole prompt; median: later epochs, prompt cache on",
+    )
+    for c in ("backend", "first call s", "median s", "prompt tok", "cached tok", "valid"):
         t.add_column(c, justify="left" if c == "backend" else "right")
-    for name in ("heuristic", "embedded"):
+    names = ["heuristic", *(n for n, p in models.installed().items() if p is not None)]
+    for name in names:
         r = b.llm_latency(name)
         t.add_row(
             r["backend"],
             f"{r['first_s']:.3f}",
             f"{r['median_s']:.3f}",
+            f"{r['prompt_tokens']:.0f}",
+            f"{r['cached_tokens']:.0f}",
             f"{r['valid']}/{r['calls']}",
         )
     t.add_row("ollama:qwen3:32b", "-", "-", "no Ollama server can run here")

@@ -38,30 +38,39 @@ def decision_latency(repeats: int = 50, n_candidates: int = 100) -> dict:
     }
 
 
-def llm_latency(backend_name: str, calls: int = 3) -> dict:
-    """Median wall time of ``calls`` shortlist calls on the paper-testbed prompt."""
+def llm_latency(backend_name: str, epochs: int = 6) -> dict:
+    """Shortlist calls on ``epochs`` successive epochs of one run (paper testbed, rho 1.1), as
+    the rApp makes them: the first call loads the model and reads the whole prompt; later
+    calls re-use the prompt cache for the unchanged head. ``backend_name``: ``heuristic`` or
+    a model of :data:`rapp_placement.models.MODELS`."""
     from rapp_placement.backends import EmbeddedBackend
 
-    twin = _state()
-    backend = None if backend_name == "heuristic" else EmbeddedBackend()
+    twin = make_twin(load_scenario(), "haf-static", 1.1, 1, 60.0)
+    backend = None if backend_name == "heuristic" else EmbeddedBackend(backend_name)
     agent = PlacementAgent(backend)
-    snap = twin.snapshot()
-    cands = twin.candidates(snap)
-    times, sources = [], []
+    times, sources, prompt_n, cache_n = [], [], [], []
     first = None
-    for k in range(calls + 1):
+    for k in range(epochs + 1):
+        twin.run(until=10.0 + 5.0 * k)
+        snap = twin.snapshot()
+        cands = twin.candidates(snap)
         t0 = time.perf_counter()
-        res = agent.shortlist(snap, cands, seed=k)  # another seed: another candidate order
+        res = agent.shortlist(snap, cands, seed=k)
         dt = time.perf_counter() - t0
         if k == 0:
             first = dt  # includes loading the model
         else:
             times.append(dt)
+            tm = getattr(backend, "last_timings", None) or {}
+            prompt_n.append(tm.get("prompt_n", 0) + tm.get("cache_n", 0))
+            cache_n.append(tm.get("cache_n", 0))
         sources.append(res.source)
     return {
         "backend": agent.name,
         "first_s": first,
         "median_s": statistics.median(times),
+        "prompt_tokens": statistics.median(prompt_n) if prompt_n else 0,
+        "cached_tokens": statistics.median(cache_n) if cache_n else 0,
         "valid": sum(s != "fallback" for s in sources),
         "calls": len(sources),
     }

@@ -85,12 +85,37 @@ AgentOpt = Annotated[
     str,
     typer.Option(
         "--agent",
-        help="LLM agent of haf/haf-nocritic: heuristic, embedded (local llama.cpp model), "
-        "ollama[:MODEL[@HOST]] or replay:LOG.jsonl.",
+        help="LLM agent of haf/haf-nocritic: heuristic, embedded[:MODEL] (local llama.cpp; "
+        "haf agent models), ollama[:MODEL[@HOST]] or replay:LOG.jsonl.",
     ),
 ]
 CriticOpt = Annotated[
     Path | None, typer.Option("--critic", help="Critic weights (default: the shipped ones).")
+]
+ExamplesOpt = Annotated[
+    str,
+    typer.Option(
+        "--examples",
+        help="LLM agents: past decisions shown in the prompt, chosen from the experience pool "
+        "by prioritised replay, at random, or none.",
+    ),
+]
+PoolOpt = Annotated[
+    Path | None,
+    typer.Option("--pool", help="Experience pool JSON (default: the shipped seed pool)."),
+]
+EpsilonOpt = Annotated[
+    float,
+    typer.Option(
+        "--epsilon",
+        help="ε-greedy: start chance of one random move on the shortlist (decays).",
+        min=0.0,
+        max=1.0,
+    ),
+]
+AsyncOpt = Annotated[
+    bool,
+    typer.Option("--async", help="HAF: epoch k uses the shortlist made on epoch k-1's snapshot."),
 ]
 AgentLogOpt = Annotated[
     Path | None, typer.Option("--agent-log", help="Append every agent call to this JSONL log.")

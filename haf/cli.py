@@ -16,9 +16,13 @@ from airan_twin.scenario import load_scenario
 from haf.app import (
     AgentLogOpt,
     AgentOpt,
+    AsyncOpt,
     CriticOpt,
+    EpsilonOpt,
+    ExamplesOpt,
     HorizonOpt,
     OutOpt,
+    PoolOpt,
     RhoOpt,
     ScenarioOpt,
     SeedOpt,
@@ -84,6 +88,10 @@ def sim(
     agent: AgentOpt = "embedded",
     critic: CriticOpt = None,
     agent_log: AgentLogOpt = None,
+    examples: ExamplesOpt = "prioritised",
+    pool: PoolOpt = None,
+    epsilon: EpsilonOpt = 0.0,
+    asynchronous: AsyncOpt = False,
     show_decisions: Annotated[
         bool,
         typer.Option(
@@ -102,7 +110,8 @@ def sim(
     from haf.tables import results_table
 
     sc = load_scenario(scenario)
-    mkw = {"agent": agent, "critic": critic, "log": agent_log}
+    mkw = {"agent": agent, "critic": critic, "log": agent_log, "examples": examples}
+    mkw |= {"pool": pool, "epsilon": epsilon, "asynchronous": asynchronous, "agent_seed": seed}
     make_method(method, sc.epoch_s, **mkw)  # validate before any work (weights, agent spec)
     if trace is not None:
         from airan_twin.workload.trace import load_trace
@@ -683,6 +692,16 @@ def exp_table2(
             "replay:LOG entries re-use recorded calls.",
         ),
     ] = "heuristic,embedded",
+    examples: Annotated[
+        str,
+        typer.Option(
+            "--examples", help="Comma-separated example modes for LLM agents (one row each)."
+        ),
+    ] = "none,prioritised",
+    asynchronous: AsyncOpt = False,
+    oracle: Annotated[
+        bool, typer.Option("--with-oracle", help="Add the rollout oracle's row (the bound).")
+    ] = False,
     seeds: SeedsOpt = "1",
     horizon: HorizonOpt = 300.0,
     workers: WorkersOpt = 2,
@@ -691,25 +710,52 @@ def exp_table2(
     scenario: ScenarioOpt = None,
     trace: TraceOpt = None,
 ) -> None:
-    """Table II: each agent with and without the critic (rho = 0.9). LLM calls are logged under
-    OUT/calls-*.jsonl so the run can be replayed in seconds (--agents replay:PATH)."""
-    from airan_twin.experiments import table2_jobs
-    from haf.tables import aggregate_table
+    """Table II: each agent with and without the critic (rho = 0.9), with the agent's quality:
+    valid answers, no-op-only shortlists, the critic's best move on the shortlist. LLM calls
+    are logged under OUT/calls-*.jsonl so the run can be replayed (--agents replay:PATH)."""
+    from airan_twin.experiments import agent_quality, table2_jobs
+    from rapp_placement.backends import EXAMPLE_MODES
 
     sc, setting, paper = _setting(scenario, trace)
     agent_list = [a.strip() for a in agents.split(",") if a.strip()]
-    log_dir = out if out is not None else None
+    modes = [m.strip() for m in examples.split(",") if m.strip()]
+    bad = [m for m in modes if m not in EXAMPLE_MODES]
+    if bad or not modes:
+        raise UsageError(f"--examples: {bad or examples!r}; use {', '.join(EXAMPLE_MODES)}")
     jobs = table2_jobs(
         _seeds(seeds),
         horizon,
         agent_list,
         str(trace) if trace else None,
-        log_dir,
+        out,
         str(critic) if critic else None,
+        modes,
+        asynchronous,
+        oracle,
     )
     rows = _run_experiment("table2", jobs, workers, out, sc)
     rows.sort(key=lambda r: r.label)
-    t = aggregate_table(f"Table II on the twin: critic ablation ({setting}; rho=0.9)", rows, None)
+    t = Table(
+        title=f"Table II on the twin ({setting}; rho=0.9"
+        + (", asynchronous)" if asynchronous else ")"),
+        caption="overall fulfilment %, mean over seeds; mig: large/total; agent quality over "
+        "every epoch: valid LLM answers, no-op-only shortlists, the critic's best migration "
+        "(over all candidates) on the shortlist",
+    )
+    for c in ("method [agent]", "overall", "±", "mig", "valid %", "no-op only %", "best in list %"):
+        t.add_column(c, justify="left" if c.startswith("method") else "right")
+    for r in rows:
+        q = agent_quality(r.runs)
+        best = q.get("critic-best in list %")
+        t.add_row(
+            escape(r.label),
+            f"{r.fulfilment['overall']:.1f}",
+            f"{r.fulfilment_sd['overall']:.1f}",
+            f"{r.migrations['large']:.1f}/{r.migrations['total']:.1f}",
+            f"{q['valid %']:.0f}" if q else "-",
+            f"{q['no-op only %']:.0f}" if q else "-",
+            f"{best:.0f}" if q and r.label.startswith("haf [") else "-",
+        )
     console.print(t)
     if not paper:
         return
@@ -896,6 +942,7 @@ def alloc_demo(scenario: ScenarioOpt = None, seed: SeedOpt = 1) -> None:
 
 # Service commands live beside this module; importing them registers them on `app`.
 from haf import a1_cli as _a1_cli  # noqa: E402,F401
+from haf import agent_cli as _agent_cli  # noqa: E402,F401
 from haf import caora_cli as _caora_cli  # noqa: E402,F401
 from haf import loop_cli as _loop_cli  # noqa: E402,F401
 

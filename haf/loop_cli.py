@@ -129,11 +129,26 @@ def rapp_cmd(
     epoch: Annotated[float, typer.Option("--epoch", help="Epoch length, s.", min=0.1)] = 5.0,
     agent: Annotated[
         str,
-        typer.Option("--agent", help="heuristic, embedded, ollama[:MODEL[@HOST]], replay:PATH."),
+        typer.Option(
+            "--agent", help="heuristic, embedded[:MODEL], ollama[:MODEL[@HOST]], replay:PATH."
+        ),
     ] = "heuristic",
     llm_deadline: Annotated[
         float, typer.Option("--llm-deadline", help="LLM budget per epoch, s.", min=0.01)
     ] = 2.0,
+    asynchronous: Annotated[
+        bool,
+        typer.Option(
+            "--async",
+            help="Make epoch k+1's shortlist during epoch k (a model slower than the budget).",
+        ),
+    ] = False,
+    examples: Annotated[
+        str, typer.Option("--examples", help="Past decisions shown: prioritised, random, none.")
+    ] = "prioritised",
+    pool: Annotated[
+        Path | None, typer.Option("--pool", help="Experience pool JSON (default: shipped seed).")
+    ] = None,
     critic: Annotated[
         str | None, typer.Option("--critic", help="Critic weights, or 'none' (HAF-NoCritic).")
     ] = None,
@@ -180,6 +195,9 @@ def rapp_cmd(
                 epoch_s=epoch,
                 agent=agent,
                 llm_deadline_s=llm_deadline,
+                asynchronous=asynchronous,
+                examples=examples,
+                pool=str(pool) if pool else None,
                 critic=critic,
             )
         )
@@ -187,7 +205,8 @@ def rapp_cmd(
     http = RappHttp(svc, address=bind, port=port)
     http.start()
     console.print(
-        f"haf rApp: {cfg.agent} agent, critic {cfg.critic or 'shipped'}, A1 {svc.target.name},"
+        f"haf rApp: {cfg.agent} agent{' (asynchronous)' if cfg.asynchronous else ''},"
+        f" critic {cfg.critic or 'shipped'}, A1 {svc.target.name},"
         f" xApp {cfg.xapp_grpc}, {trigger} epochs of {cfg.epoch_s:g} s;"
         f" http://{bind}:{http.port}/metrics",
         highlight=False,

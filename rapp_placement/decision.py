@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from proto.observation import Snapshot
-from rapp_placement.agent import PlacementAgent
+from rapp_placement.agent import PlacementAgent, ShortlistResult
 from rapp_placement.candidates import NOOP, Candidate
 from rapp_placement.critic import Critic
 
@@ -45,13 +45,17 @@ def decide(
     snap: Snapshot,
     candidates: list[Candidate],
     epoch_s: float,
+    prepared: ShortlistResult | None = None,
 ) -> Decision:
     """The agent shortlists ≤ K candidates; the critic scores the shortlist and the no-op,
     which is always scored (12); its commit rule (:func:`~rapp_placement.critic.commit_index`:
     the best advantage over the no-op, less κ ensemble sds, must exceed the margin) chooses.
-    Without a critic (HAF-NoCritic) the shortlist's first element is chosen."""
+    Without a critic (HAF-NoCritic) the shortlist's first element is chosen.
+
+    ``prepared``: a shortlist the agent made earlier (asynchronous mode: on the previous
+    epoch's snapshot); its ids that are no longer feasible are dropped."""
     by_id = {c.cid: c for c in candidates}
-    res = agent.shortlist(snap, candidates, seed=snap.epoch)
+    res = prepared if prepared is not None else agent.shortlist(snap, candidates, seed=snap.epoch)
     short = [by_id[i] for i in res.shortlist if i in by_id]
     if critic is None:
         choice = short[0] if short else by_id[NOOP]

@@ -1,59 +1,87 @@
-"""The agent's prompt (spec §3.2): system policy, per-epoch state snapshot, candidate ids.
+"""The agent's prompt (spec §3.2): compact, laid out for llama.cpp's prompt cache.
 
-Compact on purpose: a small model spends most of its time reading the prompt, so the state is a
-few fixed-width tables with short units (GPU-seconds of backlog, GB, %), not JSON.
+A small model on 2 cores spends its time reading the prompt, and llama.cpp re-uses the KV of
+the longest prefix it has already read. So the prompt is ordered from the constant to the
+changing: the system policy with its legend and answer format (never changes), the past
+decisions chosen from experience (change slowly), the cluster's layout — node sizes and which
+instance runs where (changes only when something moves) — and last the epoch's numbers. Nothing
+epoch-specific (time, epoch number) comes before them. About 450 tokens on the paper testbed,
+of which ~300 are re-used from the cache in a typical epoch (docs/agent.md).
 
-Position bias: small models favour the first listed candidates. The migrations are listed in
-an order shuffled with a seed derived from the epoch, so no instance or node is favoured
-systematically, and the no-op comes **last**: the critic scores the no-op whatever the agent
-says (12), so a biased pick of the first lines still yields migrations for the critic to judge.
-Measured (docs/results.md): SmolLM2-135M chose the no-op in 29 of 29 epochs when it was listed
-first, and still in nearly every epoch when listed last — its bias is towards the no-op, not a
-position. The chosen positions are logged (`rapp_placement.agent.position_histogram`).
+**Candidates are not listed.** Each instance has a label (``a``, ``b``, …) and each node an index
+(``1``, ``2``, …); a move is ``<label><index>`` (``c4``: move instance c to node 4) and ``stay``
+is the no-op. The answer is constrained by a JSON Schema whose ``enum`` holds exactly the
+feasible moves, so the model cannot name an infeasible one, and the prompt stays the same
+length however many candidates there are.
+
+**Position bias.** Labels are assigned to instances in an order shuffled with ``label_seed``
+(stable within a run, so the cache keeps working), so a model's preference for ``a`` or for
+node ``1`` does not always fall on the same instance or node; the position of an answer is the
+index of its (instance, node) pair in that order, which the call log keeps
+(:func:`rapp_placement.agent.position_histogram`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import random
+import string
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from proto.observation import Snapshot
-from rapp_placement.candidates import Candidate
+from rapp_placement.candidates import NOOP, Candidate
 
 K_DEFAULT = 3
+STAY = "stay"
 
 SYSTEM_POLICY = """\
-You place services on an AI-RAN edge cluster. Each epoch you shortlist up to {k} candidate
-actions, best first, from the ids given. Priorities, in order:
-1. Protect RAN deadlines: do not add load to nodes whose RAN floors are high; relieve GPU/CPU
-   pressure on RAN-critical nodes.
-2. Raise end-to-end AI fulfilment: move AI services with a large backlog to nodes with free
-   GPU, CPU and VRAM.
-3. Count the reconfiguration cost: a moved instance is offline for its window (large-AI 8 s,
-   small-AI 0.5 s, RAN 0.05 s); avoid moves whose offline time will not be recovered.
-Answer with JSON only: {{"shortlist": ["id", ...]}}."""
+You are the placement agent of an AI-RAN edge cluster. Every 5 s you may move one service
+instance to another node. Shortlist up to {k} moves, best first.
+Priorities, in order:
+1. Protect RAN deadlines: never add load to a node whose RAN floor is high (floor over 50%).
+2. Raise AI fulfilment: an AI service with a large backlog should run where GPU is free; moving
+   a DU or another service off a busy GPU node frees that GPU for the AI services on it.
+3. A move takes the instance offline (LLM 8 s, small AI 0.5 s, DU and CU-UP 0.05 s): move
+   only when the backlog it saves is larger than that.
+Layout lines: node index, GPU TFLOPS, CPU cores, GPU memory GB; instance label, kind, @node.
+Now lines: node gpu% floor% cpu% free-memory-GB; instance backlog seconds, queued requests.
+Answer JSON only: {{"shortlist": ["c4", ...]}} where c4 moves instance c to node 4; "stay"
+keeps everything where it is."""
+
+_KIND = {"large-ai": "llm", "small-ai": "small-ai", "du": "du", "cu-up": "cu-up"}
+_LETTERS = string.ascii_lowercase + string.ascii_uppercase
 
 
 @dataclass(frozen=True)
 class Prompt:
     system: str
     user: str
-    candidate_ids: tuple[str, ...]  # in the order shown
+    labels: tuple[str, ...]  # the answer tokens, in position order; "stay" last
+    candidate_ids: tuple[str, ...]  # the candidate each label names, same order
     k: int
 
     @property
     def sha256(self) -> str:
-        return hashlib.sha256((self.system + "\n\n" + self.user).encode()).hexdigest()
+        """Of everything the model is given: the text and the answer's enum (the candidates
+        are not in the text, so two epochs can read alike and allow different moves)."""
+        text = self.system + "\n\n" + self.user + "\n\n" + " ".join(self.labels)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def cid_of(self, label: str) -> str | None:
+        try:
+            return self.candidate_ids[self.labels.index(label)]
+        except ValueError:
+            return None
 
     def schema(self) -> dict:
-        """JSON Schema of the answer: 1..k items, each an ``enum`` of the candidate ids."""
+        """JSON Schema of the answer: 1..k items, each an ``enum`` of the feasible labels."""
         return {
             "type": "object",
             "properties": {
                 "shortlist": {
                     "type": "array",
-                    "items": {"type": "string", "enum": list(self.candidate_ids)},
+                    "items": {"type": "string", "enum": list(self.labels)},
                     "minItems": 1,
                     "maxItems": self.k,
                 }
@@ -62,46 +90,76 @@ class Prompt:
         }
 
 
-def order_candidates(candidates: list[Candidate], seed: int) -> list[Candidate]:
-    """Migrations shuffled by ``seed``, then the no-op (see the module docstring)."""
-    noop = [c for c in candidates if c.is_noop]
-    moves = [c for c in candidates if not c.is_noop]
-    random.Random(seed).shuffle(moves)
-    return moves + noop
+def instance_labels(instance_ids: Sequence[str], label_seed: int) -> dict[str, str]:
+    """``a`` … ``z``, ``A`` … ``Z``, then ``aa``, ``ab`` … (letters only, so ``<label><node>``
+    is never ambiguous) for the instances, in an order shuffled by
+    ``label_seed`` and the cluster's instance set (not by the epoch: the cache needs it stable)."""
+    ids = sorted(instance_ids)
+    digest = hashlib.sha256(("|".join(ids) + f"#{label_seed}").encode()).digest()
+    random.Random(digest).shuffle(ids)
+    out = {}
+    for k, iid in enumerate(ids):
+        if k < len(_LETTERS):
+            out[iid] = _LETTERS[k]
+        else:
+            q, r = divmod(k - len(_LETTERS), len(string.ascii_lowercase))
+            out[iid] = string.ascii_lowercase[q % 26] * (1 + q // 26) + string.ascii_lowercase[r]
+    return out
+
+
+def _backlog_s(snap: Snapshot, inst) -> float:
+    node = snap.node(inst.node_id)
+    if inst.category == "cu-up":
+        return inst.backlog_cpu / node.cpu_capacity
+    return inst.backlog_gpu / node.gpu_capacity
 
 
 def build_prompt(
-    snap: Snapshot, candidates: list[Candidate], seed: int, k: int = K_DEFAULT
+    snap: Snapshot,
+    candidates: list[Candidate],
+    label_seed: int = 0,
+    k: int = K_DEFAULT,
+    examples: Sequence[str] = (),
 ) -> Prompt:
-    gpu_cap = {n.node_id: n.gpu_capacity for n in snap.nodes}
-    cpu_cap = {n.node_id: n.cpu_capacity for n in snap.nodes}
-    lines = [
-        f"t={snap.time:.0f}s epoch={snap.epoch}",
-        "nodes: id gpu% floor% cpu% vramfreeGB active",
-    ]
+    labels = instance_labels([i.instance_id for i in snap.instances], label_seed)
+    node_ix = {n.node_id: str(j + 1) for j, n in enumerate(snap.nodes)}
+    order = sorted(
+        snap.instances, key=lambda i: (len(labels[i.instance_id]), labels[i.instance_id])
+    )
+    lines = []
+    if examples:
+        lines.append("Past decisions and what they changed (fulfilment points over 15 s):")
+        lines += [f"- {e}" for e in examples]
+    lines.append("Layout:")
     for n in snap.nodes:
         lines.append(
-            f"{n.node_id} {100 * n.gpu_util:.0f} {100 * n.ran_floor_gpu_util:.0f} "
-            f"{100 * n.cpu_util:.0f} {n.mem_headroom / 1e9:.0f} {n.active_requests}"
+            f"node {node_ix[n.node_id]}: {n.gpu_capacity / 1e12:.0f} TFLOPS, "
+            f"{n.cpu_capacity:.0f} cores, {n.mem_capacity / 1e9:.0f} GB"
         )
-    lines.append("instances: id node backlog_s active queued kvGB state")
-    for i in snap.instances:
-        if i.category == "cu-up":
-            backlog_s = i.backlog_cpu / cpu_cap[i.node_id]
-        else:
-            backlog_s = i.backlog_gpu / gpu_cap[i.node_id]
-        state = "migrating" if i.migrating else "up"
+    for i in order:
+        lines.append(f"{labels[i.instance_id]}: {_KIND[i.category]} @{node_ix[i.node_id]}")
+    lines.append("Now:")
+    for n in snap.nodes:
         lines.append(
-            f"{i.instance_id} {i.node_id} {backlog_s:.2f} {i.active_requests} "
-            f"{i.queued_requests} {i.kv / 1e9:.1f} {state}"
+            f"node {node_ix[n.node_id]}: gpu {100 * n.gpu_util:.0f}% floor "
+            f"{100 * max(n.ran_floor_gpu_util, n.ran_floor_cpu_util):.0f}% cpu "
+            f"{100 * n.cpu_util:.0f}% free {max(n.mem_headroom, 0) / 1e9:.0f} GB"
         )
-    ordered = order_candidates(candidates, seed)
-    lines.append("candidates: id dst_vramfree_afterGB dst_gpufree%")
-    for c in ordered:
-        if c.is_noop:
-            lines.append("noop")
-        else:
-            lines.append(
-                f"{c.cid} {c.dst_mem_headroom_after / 1e9:.0f} {100 * c.dst_gpu_headroom:.0f}"
-            )
-    return Prompt(SYSTEM_POLICY.format(k=k), "\n".join(lines), tuple(c.cid for c in ordered), k)
+    for i in order:
+        state = " moving" if i.migrating else ""
+        lines.append(
+            f"{labels[i.instance_id]}: backlog {_backlog_s(snap, i):.1f} s, "
+            f"queued {i.queued_requests}{state}"
+        )
+    # positions: instances in label order, nodes in index order, "stay" last
+    rank = {i.instance_id: j for j, i in enumerate(order)}
+    moves = sorted(
+        (c for c in candidates if not c.is_noop),
+        key=lambda c: (rank[c.instance_id], int(node_ix[c.dst])),  # type: ignore[index]
+    )
+    tokens = [f"{labels[c.instance_id]}{node_ix[c.dst]}" for c in moves]  # type: ignore[index]
+    cids = [c.cid for c in moves]
+    if any(c.is_noop for c in candidates):
+        tokens.append(STAY)
+        cids.append(NOOP)
+    return Prompt(SYSTEM_POLICY.format(k=k), "\n".join(lines), tuple(tokens), tuple(cids), k)

@@ -5,6 +5,12 @@ timer (deployment: epoch ``k`` = ``floor(wall time / epoch_s)``), and :class:`Ra
 lets a caller trigger epoch ``k`` (``POST /epochs/{k}``: the digital twin does, to keep
 simulated time in lockstep) and serves ``/metrics`` and ``/status``.
 
+**Asynchronous mode** (``asynchronous``): a model slower than the decision budget thinks
+during the epoch instead — after deciding epoch ``k`` the rApp starts the agent on epoch ``k``'s
+snapshot in a worker thread, and epoch ``k+1`` uses that shortlist (its moves that are no longer
+feasible dropped; the critic scores it on the fresh snapshot). If it is not ready within
+``llm_deadline_s`` of the next epoch, that epoch uses the heuristic and says so.
+
 Within the epoch budget, always: the snapshot read has a timeout, the LLM call a deadline
 after which the heuristic shortlist is used, the A1 push a timeout with retries and backoff.
 Policy ids are ``haf-epoch-{k}``, so a retried or restarted epoch never issues a migration
@@ -20,6 +26,8 @@ import math
 import re
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import asdict, dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -40,6 +48,7 @@ from proto import haf_pb2, haf_pb2_grpc
 from proto.errors import ConfigError
 from proto.wire import from_proto
 from rapp_placement.a1client import A1Error, A1Target, NearRtA1, Pms, Retry, wait_enforced
+from rapp_placement.agent import ShortlistResult, heuristic_shortlist
 from rapp_placement.backends import make_agent
 from rapp_placement.candidates import DEFAULT_ELIGIBLE, feasible_candidates
 from rapp_placement.critic import WEIGHTS_PATH, Critic
@@ -57,8 +66,11 @@ class RappConfig:
     ric_id: str = "ric1"  # PMS only
     service_id: str = "haf-rapp"  # PMS only
     epoch_s: float = 5.0
-    agent: str = "heuristic"  # heuristic | embedded | ollama[:MODEL[@HOST]] | replay:PATH
+    agent: str = "heuristic"  # heuristic | embedded[:MODEL] | ollama[:MODEL[@HOST]] | replay:PATH
     llm_deadline_s: float = 2.0
+    asynchronous: bool = False  # the shortlist for epoch k+1 is made during epoch k
+    examples: str = "prioritised"  # past decisions in the prompt: prioritised | random | none
+    pool: str | None = None  # experience pool JSON (default: the shipped seed pool)
     critic: str | None = None  # weights path (default: the shipped critic); "none": no critic
     snapshot_timeout_s: float = 1.0
     push_timeout_s: float = 1.0
@@ -79,8 +91,10 @@ class RappConfig:
         defaults = cls()
         for name, value in d.items():
             want = type(getattr(defaults, name))
-            if name == "critic":
-                ok = value is None or isinstance(value, str)
+            if name in ("critic", "pool"):
+                ok = value is None or (isinstance(value, str) and len(value) <= 4096)
+            elif want is bool:
+                ok = isinstance(value, bool)
             elif want is float:
                 ok = isinstance(value, int | float) and not isinstance(value, bool)
                 ok = ok and math.isfinite(value) and 0 <= value <= 86400
@@ -99,6 +113,10 @@ class RappConfig:
             raise ConfigError(f"rApp config: a1_mode must be a1p or pms, not {cfg.a1_mode!r}")
         if cfg.epoch_s <= 0 or cfg.llm_deadline_s <= 0:
             raise ConfigError("rApp config: epoch_s and llm_deadline_s must be positive")
+        if cfg.examples not in ("prioritised", "random", "none"):
+            raise ConfigError(
+                f"rApp config: examples must be prioritised, random or none, not {cfg.examples!r}"
+            )
         return cfg
 
 
@@ -112,6 +130,7 @@ class EpochResult:
     duration_s: float = 0.0
     detail: str = ""
     scores: dict[str, float] = field(default_factory=dict)
+    shortlist: list[str] = field(default_factory=list)
 
 
 class RappMetrics:
@@ -173,7 +192,13 @@ class RappService:
         self.cfg = cfg
         self.target = target or make_target(cfg)
         self.metrics = metrics or RappMetrics()
-        self.agent = make_agent(cfg.agent, cfg.epoch_s, deadline_s=cfg.llm_deadline_s)
+        # Asynchronous: the call has the whole epoch; the wait at the next epoch has the budget.
+        budget = cfg.epoch_s if cfg.asynchronous else cfg.llm_deadline_s
+        self.agent = make_agent(
+            cfg.agent, cfg.epoch_s, deadline_s=budget, examples=cfg.examples, pool=cfg.pool
+        )
+        self._thinker = ThreadPoolExecutor(1, "rapp-agent") if cfg.asynchronous else None
+        self._next: Future | None = None
         self.critic = (
             None if cfg.critic == "none" else Critic.load(Path(cfg.critic or WEIGHTS_PATH))
         )
@@ -210,7 +235,10 @@ class RappService:
             return EpochResult(epoch, "already-decided", detail=f"xApp at epoch {msg.epoch}")
         snap = replace(from_proto(msg), epoch=epoch)  # the prompt is seeded by the epoch k
         cands = feasible_candidates(snap, self.cfg.eligible)
-        d = decide(self.agent, self.critic, snap, cands, self.cfg.epoch_s)
+        prepared = self._prepared(snap, cands) if self._thinker is not None else None
+        d = decide(self.agent, self.critic, snap, cands, self.cfg.epoch_s, prepared)
+        if self._thinker is not None:  # think about epoch k+1 on this snapshot
+            self._next = self._thinker.submit(self.agent.shortlist, snap, cands, epoch)
         if d.source == "llm" or d.source == "fallback":
             self.metrics.llm_s.observe(d.llm_latency_s)
         if d.source == "fallback":
@@ -218,11 +246,28 @@ class RappService:
         score = d.scores.get(d.choice.cid)
         if score is not None:
             self.metrics.critic.set(score)
-        res = EpochResult(epoch, "noop", d.choice.cid, d.source, score, scores=d.scores)
+        res = EpochResult(
+            epoch, "noop", d.choice.cid, d.source, score, scores=d.scores, shortlist=d.shortlist
+        )
         if d.choice.is_noop:
             return res
         policy = build_policy(epoch, [(d.choice.instance_id, d.choice.dst)], "haf-rapp")  # type: ignore[list-item]
         return self._push(res, policy)
+
+    def _prepared(self, snap, cands) -> ShortlistResult:
+        """The shortlist made during the last epoch, or the heuristic's (saying why)."""
+        fut, self._next = self._next, None
+        if fut is not None:
+            try:
+                return fut.result(timeout=self.cfg.llm_deadline_s)
+            except FutureTimeout:
+                why = f"async: not ready within {self.cfg.llm_deadline_s:g} s"
+            except Exception as exc:  # the agent never raises; a bug must not stop the epoch
+                why = f"async: {type(exc).__name__}: {exc}"
+        else:
+            why = "async: nothing prepared (first epoch)"
+        ids = heuristic_shortlist(snap, cands, self.agent.k, self.cfg.epoch_s)
+        return ShortlistResult(ids, "fallback", "heuristic", 0.0, error=why)
 
     def _push(self, res: EpochResult, policy: dict[str, Any]) -> EpochResult:
         pid = policy_id(res.epoch)
@@ -273,6 +318,8 @@ class RappService:
             stop.wait(max((epoch + 1) * self.cfg.epoch_s - clock(), 0.0))
 
     def close(self) -> None:
+        if self._thinker is not None:
+            self._thinker.shutdown(wait=False, cancel_futures=True)
         self.channel.close()
 
 
@@ -303,6 +350,9 @@ class RappHttp:
                     last = asdict(svc.last) if svc.last else None
                     body = {"status": "OK", "last_epoch": last, "epochs": len(svc.history)}
                     self._send(200, json.dumps(body).encode())
+                elif self.path == "/epochs":  # every epoch's decision (haf up --show-decisions)
+                    rows = [asdict(r) for r in svc.history[-1000:]]
+                    self._send(200, json.dumps(rows).encode())
                 else:
                     self._send(404, b'{"detail": "no such resource"}')
 

@@ -5,29 +5,30 @@ from __future__ import annotations
 import pytest
 
 from proto.observation import InstanceView, NodeView, Snapshot
-from rapp_placement.agent import BackendError, PlacementAgent, parse_shortlist
-from rapp_placement.backends import EmbeddedBackend, embedded_model_path
+from rapp_placement.agent import PlacementAgent, parse_shortlist
+from rapp_placement.backends import EmbeddedBackend
 from rapp_placement.candidates import Candidate
+from rapp_placement.models import SMALL_MODEL, ModelError, model_path
 from rapp_placement.prompt import Prompt
 
 try:
-    MODEL = embedded_model_path()
-except BackendError:  # pragma: no cover - `make` installs it
+    MODEL = model_path(SMALL_MODEL)
+except ModelError:  # pragma: no cover - `make` installs it
     MODEL = None
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(MODEL is None, reason="embedded model package not installed")
 def test_real_small_model_answers_within_the_schema():
-    ids = ("noop", "mig:small-ai-1:gpu-heavy-1", "mig:large-ai-1:gpu-heavy-2")
+    ids = ("stay", "a1", "b2")
     prompt = Prompt(
-        system='Pick up to 3 actions. Answer JSON: {"shortlist": [ids]}.',
-        user="large-ai-1 backlog 20 s on balanced-1; gpu-heavy-2 idle.\ncandidates:\n"
-        + "\n".join(ids),
-        candidate_ids=ids,
+        system='Pick up to 3 moves. Answer JSON: {"shortlist": [moves]}.',
+        user="a: llm @3 backlog 20 s; node 1 idle. b: small-ai @1; node 2 idle.",
+        labels=ids,
+        candidate_ids=("noop", "mig:large-ai-1:n1", "mig:small-ai-1:n2"),
         k=3,
     )
-    backend = EmbeddedBackend(max_tokens=48)
+    backend = EmbeddedBackend(SMALL_MODEL, max_tokens=48)
     answer = backend.complete(prompt)
     got = parse_shortlist(answer, ids)
     assert got, f"no valid id in {answer!r}"

@@ -28,15 +28,33 @@ def test_job_lists_cover_what_the_tables_need(tmp_path):
     assert all(j.rho == 0.9 for j in t3)
     haf_kw = next(j.method_kwargs for j in t3 if j.method == "haf")
     assert haf_kw == {"agent": "heuristic", "critic": "w.pt"}
-    t2 = table2_jobs([1], 10.0, ["heuristic", "ollama:qwen3:32b@http://h:1"], None, tmp_path)
-    assert {j.label for j in t2} == {
+    t2 = table2_jobs(
+        [1],
+        10.0,
+        ["heuristic", "ollama:qwen3:32b@http://h:1"],
+        None,
+        tmp_path,
+        examples=("none", "prioritised"),
+        asynchronous=True,
+        oracle=True,
+    )
+    assert {j.label or j.method for j in t2} == {
         "haf [heuristic]",
         "haf-nocritic [heuristic]",
-        "haf [ollama:qwen3:32b]",
-        "haf-nocritic [ollama:qwen3:32b]",
+        "haf [ollama:qwen3:32b ex=none]",
+        "haf-nocritic [ollama:qwen3:32b ex=none]",
+        "haf [ollama:qwen3:32b ex=prioritised]",
+        "haf-nocritic [ollama:qwen3:32b ex=prioritised]",
+        "haf-critic-only",
+        "oracle",
     }
     logged = [j.method_kwargs.get("log") for j in t2 if "ollama" in j.label]
-    assert all(p and p.startswith(str(tmp_path)) for p in logged)
+    assert all(p and p.startswith(str(tmp_path)) for p in logged) and len(set(logged)) == 4
+    # The heuristic is the deterministic baseline: never asynchronous, no examples.
+    heur = next(j.method_kwargs for j in t2 if j.label == "haf [heuristic]")
+    assert heur["asynchronous"] is False and heur["examples"] == "none"
+    llm = next(j.method_kwargs for j in t2 if j.label == "haf [ollama:qwen3:32b ex=none]")
+    assert llm["asynchronous"] is True
     sw = sweep_jobs([1], 10.0, [0.5, 1.0], "heuristic", methods=("haf-static", "haf"))
     assert [(j.method, j.rho) for j in sw] == [
         ("haf-static", 0.5),

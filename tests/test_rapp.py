@@ -277,6 +277,38 @@ def test_slow_llm_is_cut_at_the_deadline(xapp):
     assert _sample(svc, "haf_rapp_llm_fallbacks_total", {"reason": "deadline"}) == 1
 
 
+def test_async_thinks_during_the_epoch_and_uses_it_next_epoch(xapp):
+    """Asynchronous mode: epoch k uses what the model answered on epoch k-1's snapshot; the
+    first epoch, and one whose answer is late, use the heuristic and say why."""
+    backend = Scripted(json.dumps({"shortlist": [MOVE]}), delay_s=0.3)
+    svc = _service(xapp, backend, deadline_s=0.2, asynchronous=True)
+    svc.agent.deadline_s = svc.cfg.epoch_s  # as RappService sets it: the call has the epoch
+    first = svc.run_epoch(2)
+    assert first.source == "fallback" and first.duration_s < 0.3
+    assert _sample(svc, "haf_rapp_llm_fallbacks_total", {"reason": "async"}) == 1
+    time.sleep(0.5)  # the model answers during the epoch
+    second = svc.run_epoch(3)
+    assert second.source == "llm" and second.shortlist == [MOVE] and backend.calls >= 1
+    # Too slow even for the epoch: the next epoch waits its budget, then uses the heuristic.
+    time.sleep(0.5)
+    backend.delay_s = 2.0
+    svc.run_epoch(4)  # uses epoch 3's answer, starts the slow call
+    late = svc.run_epoch(5)
+    assert late.source == "fallback" and late.duration_s < 1.5
+    assert _sample(svc, "haf_rapp_llm_fallbacks_total", {"reason": "async"}) == 2
+    svc.close()
+
+
+def test_config_validates_the_agent_fields():
+    assert RappConfig.from_dict({"asynchronous": True, "examples": "none"}).asynchronous
+    with pytest.raises(ValueError, match="asynchronous"):
+        RappConfig.from_dict({"asynchronous": "yes"})
+    with pytest.raises(ValueError, match="examples must be"):
+        RappConfig.from_dict({"examples": "best"})
+    with pytest.raises(ValueError, match="pool"):
+        RappConfig.from_dict({"pool": 7})
+
+
 def test_stale_reports_are_flagged_and_the_last_allocation_kept():
     clock = {"t": 0.0}
     inst = InstrumentedCore(xc.XappCore(CONFIG))

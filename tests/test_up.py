@@ -17,8 +17,21 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "a1_policies" / "examples"
 
 def test_haf_up_closed_loop_across_processes(tmp_path):
     horizon, period_ms = 12, 20
-    r = run("up", "--horizon", str(horizon), "--period-ms", str(period_ms), "--out", str(tmp_path))
+    r = run(
+        "up",
+        "--horizon",
+        str(horizon),
+        "--period-ms",
+        str(period_ms),
+        "--out",
+        str(tmp_path),
+        "--agent",
+        "heuristic",
+        "--show-decisions",
+    )
     assert r.returncode == 0, r.stderr + r.stdout
+    # --show-decisions: the rApp's epochs with their shortlist and committed action.
+    assert "rApp decisions per epoch" in r.stdout
     res = json.loads((tmp_path / "closed-loop.json").read_text())
     assert res["method"] == "haf (closed loop)" and res["requests"] > 1000
     assert all(0 <= v <= 100 for v in res["fulfilment"].values())
@@ -97,7 +110,17 @@ def test_haf_up_ctrl_c_stops_every_process_cleanly(tmp_path):
     from tests.test_cli import HAF
 
     proc = subprocess.Popen(
-        [*HAF, "up", "--horizon", "300", "--out", str(tmp_path), "--no-compare"],
+        [
+            *HAF,
+            "up",
+            "--horizon",
+            "300",
+            "--out",
+            str(tmp_path),
+            "--no-compare",
+            "--agent",
+            "heuristic",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -119,3 +142,14 @@ def test_haf_up_ctrl_c_stops_every_process_cleanly(tmp_path):
     assert "haf xApp stopped" in (tmp_path / "xapp.log").read_text() + out
     assert "haf rApp stopped" in (tmp_path / "rapp.log").read_text() + out
     assert not (tmp_path / "closed-loop.json").exists()  # the run did not finish
+
+
+def test_auto_agent_says_why_it_keeps_the_heuristic(monkeypatch):
+    """`haf up --agent auto` without the embedded model installed: the heuristic, and why."""
+    from airan_twin.scenario import load_scenario
+    from haf.up import choose_agent
+
+    monkeypatch.setenv("HAF_MODEL_DIR", "/nonexistent-haf-models")
+    agent, asynchronous, why = choose_agent(load_scenario(), 0.9, 1)
+    assert agent == "heuristic" and not asynchronous
+    assert "haf agent fetch" in why
