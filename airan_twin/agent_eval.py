@@ -172,6 +172,7 @@ class Judgement:
     letters: Counter = field(default_factory=Counter)  # rank of the chosen instance label
     nodes: Counter = field(default_factory=Counter)  # index of the chosen node
     stay_first: int = 0  # answers that put "stay" (the no-op) first
+    shortlists: list[list[str]] = field(default_factory=list)  # per epoch, candidate ids
 
     def row(self) -> dict[str, float | str]:
         n = max(self.epochs, 1)
@@ -215,6 +216,7 @@ def judge(
                     letters = lab.rstrip("0123456789")
                     j.letters[_letter_rank(letters)] += 1
                     j.nodes[int(lab[len(letters) :])] += 1
+        j.shortlists.append(list(d.shortlist))
         moves = [c for c in d.shortlist if c != NOOP]
         j.noop_only += not moves
         best = e.best
@@ -233,3 +235,14 @@ def _letter_rank(label: str) -> int:
     from rapp_placement.prompt import _LETTERS
 
     return _LETTERS.index(label) if len(label) == 1 else len(_LETTERS)
+
+
+def agreement(a: Judgement, b: Judgement) -> float:
+    """Mean Jaccard overlap of the migrations two runs shortlisted, epoch by epoch, in %: the
+    same model under two label orders agrees where its answer follows the state, not the
+    labels (100: the labels do not matter; ~0: the answer is positional)."""
+    scores = []
+    for x, y in zip(a.shortlists, b.shortlists, strict=True):
+        sx, sy = {c for c in x if c != NOOP}, {c for c in y if c != NOOP}
+        scores.append(1.0 if not sx | sy else len(sx & sy) / len(sx | sy))
+    return 100 * float(np.mean(scores)) if scores else float("nan")

@@ -105,10 +105,12 @@ def judgement_table(title: str, rows: list[dict]) -> Table:
         caption="best in list: the realised best migration on the shortlist (% of epochs whose "
         "best is a migration); gains: realised J over the no-op, points per epoch",
     )
-    for c in rows[0]:
+    cols = list(dict.fromkeys(c for r in rows for c in r))
+    for c in cols:
         t.add_column(c, justify="left" if c == "agent" else "right")
     for r in rows:
-        t.add_row(*(f"{v:.2f}" if isinstance(v, float) else str(v) for v in r.values()))
+        cells = [r.get(c, "-") for c in cols]
+        t.add_row(*(f"{v:.2f}" if isinstance(v, float) else str(v) for v in cells))
     return t
 
 
@@ -125,12 +127,20 @@ def judge_cmd(
     pool: Annotated[Path | None, typer.Option("--pool", help="Experience pool.")] = None,
     epsilon: Annotated[float, typer.Option("--epsilon", min=0.0, max=1.0)] = 0.0,
     seed: Annotated[int, typer.Option("--seed", help="Example draws and exploration.")] = 0,
+    label_seeds: Annotated[
+        str,
+        typer.Option(
+            "--label-seeds",
+            help="Comma-separated label orders; with two, each LLM row also reports how much "
+            "its shortlists agree across them (position bias).",
+        ),
+    ] = "0",
     log: Annotated[Path | None, typer.Option("--log", help="Call log (JSONL).")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Append rows to this JSON.")] = None,
 ) -> None:
     """Judge agents on recorded epochs: valid answers, no-op-only shortlists, the realised
     best on the shortlist, realised gain of the critic's pick, latency, chosen positions."""
-    from airan_twin.agent_eval import judge, load_epochs
+    from airan_twin.agent_eval import agreement, judge, load_epochs
     from rapp_placement.backends import make_agent
 
     epochs = load_epochs(data)
@@ -141,17 +151,32 @@ def judge_cmd(
         for mode in [m.strip() for m in examples.split(",") if m.strip()]:
             if spec == "heuristic" and mode != examples.split(",")[0].strip():
                 continue
-            agent = make_agent(spec, 5.0, log, None, mode, pool, epsilon, seed)
+            try:
+                orders = [int(x) for x in label_seeds.split(",") if x.strip()] or [0]
+            except ValueError:
+                raise UsageError(f"--label-seeds: integers, got {label_seeds!r}") from None
             label = spec if spec == "heuristic" else f"{spec} ex={mode}"
             label += f" eps={epsilon:g}" if epsilon and spec != "heuristic" else ""
-            with progress() as bar:
-                task = bar.add_task(label, total=len(epochs))
-                j = judge(
-                    label, agent, epochs, on_epoch=lambda k, t=task: bar.update(t, completed=k + 1)
-                )
+            runs = []
+            for ls in orders if spec != "heuristic" else orders[:1]:
+                agent = make_agent(spec, 5.0, log, None, mode, pool, epsilon, seed)
+                agent.label_seed = ls
+                with progress() as bar:
+                    task = bar.add_task(f"{label} order {ls}", total=len(epochs))
+                    runs.append(
+                        judge(
+                            label,
+                            agent,
+                            epochs,
+                            on_epoch=lambda k, t=task: bar.update(t, completed=k + 1),
+                        )
+                    )
+            j = runs[0]
             row = j.row()
             row["instance label rank"] = _position_summary(j.letters)
             row["node"] = _position_summary(j.nodes)
+            if len(runs) > 1:
+                row["agree %"] = agreement(runs[0], runs[1])
             rows.append(row)
     console.print(judgement_table(f"Agents on {data.name} ({len(epochs)} epochs)", rows))
     if out is not None:

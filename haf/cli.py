@@ -88,7 +88,7 @@ def sim(
     agent: AgentOpt = "embedded",
     critic: CriticOpt = None,
     agent_log: AgentLogOpt = None,
-    examples: ExamplesOpt = "prioritised",
+    examples: ExamplesOpt = "none",
     pool: PoolOpt = None,
     epsilon: EpsilonOpt = 0.0,
     asynchronous: AsyncOpt = False,

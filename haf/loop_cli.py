@@ -145,7 +145,7 @@ def rapp_cmd(
     ] = False,
     examples: Annotated[
         str, typer.Option("--examples", help="Past decisions shown: prioritised, random, none.")
-    ] = "prioritised",
+    ] = "none",
     pool: Annotated[
         Path | None, typer.Option("--pool", help="Experience pool JSON (default: shipped seed).")
     ] = None,

@@ -26,8 +26,14 @@ from typing import Protocol
 from proto.errors import InputError
 from proto.observation import Snapshot
 from rapp_placement.candidates import NOOP, Candidate
-from rapp_placement.experience import EpsilonGreedy, Experience, ExperiencePool, state_vector
-from rapp_placement.prompt import K_DEFAULT, Prompt, build_prompt
+from rapp_placement.experience import (
+    EpsilonGreedy,
+    Experience,
+    ExperiencePool,
+    analogue,
+    state_vector,
+)
+from rapp_placement.prompt import K_DEFAULT, Prompt, build_prompt, move_label
 
 log = logging.getLogger(__name__)
 
@@ -191,6 +197,8 @@ class PlacementAgent:
         example_mode: str = "prioritised",
         explore: EpsilonGreedy | None = None,
         seed: int = 0,
+        refresh: int = 3,
+        label_seed: int = 0,
     ) -> None:
         self.backend = backend
         self.pool = pool  # past decisions shown to the model (experience.py)
@@ -198,6 +206,10 @@ class PlacementAgent:
         self.example_mode = example_mode
         self.explore = explore
         self.rng = random.Random(seed)  # example draws and exploration: seeded, reproducible
+        self.refresh = refresh
+        self.label_seed = label_seed  # which instance gets which label (position-bias control)
+        self._shown: list[Experience] = []
+        self._since_draw = 0
         self.k = k
         self.epoch_s = epoch_s
         self.deadline_s = deadline_s  # the LLM call's budget inside the epoch (None: none)
@@ -219,7 +231,11 @@ class PlacementAgent:
             res = ShortlistResult(ids, "heuristic", "heuristic", time.perf_counter() - t0)
             return self._finish(res, snap, candidates)
         examples = self._examples(snap)
-        prompt = build_prompt(snap, candidates, 0, self.k, [e.text() for e in examples])
+        texts = [
+            e.text(self._label_of(analogue(e, snap, candidates), snap, self.label_seed))
+            for e in examples
+        ]
+        prompt = build_prompt(snap, candidates, self.label_seed, self.k, texts)
         t0 = time.perf_counter()
         answer, error, labels = "", "", []
         try:
@@ -253,17 +269,28 @@ class PlacementAgent:
             answer,
             error,
             positions,
-            [e.text() for e in examples],
+            texts,
             labels=labels if source == "llm" else [],
         )
         return self._finish(res, snap, candidates)
 
     def _examples(self, snap: Snapshot) -> list[Experience]:
+        """The examples for this call: drawn anew every ``refresh`` calls only, so that the
+        prompt's head stays the same — and in llama.cpp's cache — in between."""
         if self.pool is None or not self.n_examples:
             return []
-        return self.pool.select(
+        if self._shown and self._since_draw < self.refresh - 1:
+            self._since_draw += 1
+            return self._shown
+        self._since_draw = 0
+        self._shown = self.pool.select(
             state_vector(snap, self.epoch_s), self.n_examples, self.rng, self.example_mode
         )
+        return self._shown
+
+    @staticmethod
+    def _label_of(c: Candidate | None, snap: Snapshot, label_seed: int = 0) -> str | None:
+        return None if c is None else move_label(snap, c, label_seed)
 
     def _finish(
         self, res: ShortlistResult, snap: Snapshot, candidates: list[Candidate]

@@ -54,6 +54,10 @@ class Experience:
     gain: float  # realised J minus the no-op's over the label window, points
     predicted: float  # the critic's predicted advantage, points
     context: str  # the state in words (what the prompt shows)
+    # The move's shape, to find its analogue in another cluster: (kind, source GPU, dest GPU).
+    kind: str = ""  # du | cu-up | large-ai | small-ai; "" for stay
+    src_gpu: float = 0.0  # FLOP/s
+    dst_gpu: float = 0.0
 
     @property
     def key(self) -> str:
@@ -62,8 +66,36 @@ class Experience:
     def priority(self, eps: float = 0.05) -> float:
         return abs(self.gain - self.predicted) + abs(self.gain) + eps
 
-    def text(self) -> str:
-        return f"{self.context}: {self.action} -> {self.gain:+.1f}"
+    def text(self, label: str | None = None) -> str:
+        """The prompt line, short (every token is read each time the examples change):
+        ``label``, the same move in the current cluster (see :func:`analogue`), lets the model
+        name what the example did."""
+        if not self.kind:
+            act = "stay"
+        else:
+            act = (
+                f"{_KIND[self.kind]} {self.src_gpu / 1e12:.0f} to {self.dst_gpu / 1e12:.0f} TFLOPS"
+            )
+            act = f"{label} ({act})" if label else act
+        return f"{self.context}: {act}: {self.gain:+.1f}"
+
+
+def analogue(e: Experience, snap: Snapshot, candidates: Sequence[Candidate]) -> Candidate | None:
+    """The feasible move of ``snap`` most like the example's: same kind, source and destination
+    GPUs of the same size (within 10 %); ``None`` when there is none (or the example stayed)."""
+    if not e.kind:
+        return None
+    best, best_d = None, 0.1
+    for c in candidates:
+        if c.is_noop or snap.instance(c.instance_id).category != e.kind:  # type: ignore[arg-type]
+            continue
+        src, dst = snap.node(c.src), snap.node(c.dst)  # type: ignore[arg-type]
+        d = abs(math.log(src.gpu_capacity / e.src_gpu)) + abs(
+            math.log(dst.gpu_capacity / e.dst_gpu)
+        )
+        if d < best_d or (d == best_d and best is None):
+            best, best_d = c, d
+    return best
 
 
 def state_vector(snap: Snapshot, epoch_s: float = 5.0) -> list[float]:
@@ -85,11 +117,9 @@ def describe_state(snap: Snapshot) -> str:
         )
         by_cat[i.category] = max(by_cat.get(i.category, 0.0), b)
     floor = max(max(n.ran_floor_gpu_util, n.ran_floor_cpu_util) for n in snap.nodes)
-    busiest = max(snap.nodes, key=lambda n: n.gpu_util)
     return (
-        f"llm backlog {by_cat.get('large-ai', 0):.1f} s, "
-        f"small-ai {by_cat.get('small-ai', 0):.1f} s, max floor {100 * floor:.0f}%, "
-        f"busiest gpu {100 * busiest.gpu_util:.0f}%"
+        f"llm {by_cat.get('large-ai', 0):.0f} s, small-ai {by_cat.get('small-ai', 0):.0f} s, "
+        f"floor {100 * floor:.0f}%"
     )
 
 
@@ -108,12 +138,18 @@ def describe_action(snap: Snapshot, cand: Candidate) -> str:
 def experience_of(
     snap: Snapshot, cand: Candidate, gain: float, predicted: float, epoch_s: float = 5.0
 ) -> Experience:
+    shape: tuple[str, float, float] = ("", 0.0, 0.0)
+    if not cand.is_noop:
+        inst = snap.instance(cand.instance_id)  # type: ignore[arg-type]
+        src, dst = snap.node(cand.src), snap.node(cand.dst)  # type: ignore[arg-type]
+        shape = (inst.category, src.gpu_capacity, dst.gpu_capacity)
     return Experience(
         state_vector(snap, epoch_s),
         describe_action(snap, cand),
         float(gain),
         float(predicted),
         describe_state(snap),
+        *shape,
     )
 
 
@@ -199,9 +235,14 @@ class ExperiencePool:
                     float(row["gain"]),
                     float(row["predicted"]),
                     str(row["context"]),
+                    str(row.get("kind", "")),
+                    float(row.get("src_gpu", 0.0)),
+                    float(row.get("dst_gpu", 0.0)),
                 )
                 if len(e.state) != STATE_DIM or not all(map(math.isfinite, [*e.state, e.gain])):
                     raise ValueError(f"state must be {STATE_DIM} finite numbers")
+                if e.kind and not (e.kind in _KIND and e.src_gpu > 0 and e.dst_gpu > 0):
+                    raise ValueError("a move needs a known kind and positive GPU sizes")
             except (KeyError, TypeError, ValueError) as exc:
                 raise InputError(f"{path}: item {k}: {type(exc).__name__}: {exc}") from None
             pool.add(e)

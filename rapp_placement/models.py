@@ -85,7 +85,7 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 #: The model ``--agent embedded`` uses: chosen by measurement (docs/agent.md, "Model choice").
-DEFAULT_MODEL = "qwen2.5-coder-1.5b"
+DEFAULT_MODEL = "qwen2.5-coder-0.5b"
 #: The model the tests and a minimal install use (98 MB, installed by ``make install``).
 SMALL_MODEL = "smollm2-135m"
 

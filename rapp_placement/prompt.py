@@ -39,15 +39,16 @@ SYSTEM_POLICY = """\
 You are the placement agent of an AI-RAN edge cluster. Every 5 s you may move one service
 instance to another node. Shortlist up to {k} moves, best first.
 Priorities, in order:
-1. Protect RAN deadlines: never add load to a node whose RAN floor is high (floor over 50%).
+1. Protect RAN deadlines: never add load to a node whose RAN floor is high (floor over 50%);
+   a DU or CU-UP meets its deadlines more surely on a faster node.
 2. Raise AI fulfilment: an AI service with a large backlog should run where GPU is free; moving
    a DU or another service off a busy GPU node frees that GPU for the AI services on it.
 3. A move takes the instance offline (LLM 8 s, small AI 0.5 s, DU and CU-UP 0.05 s): move
    only when the backlog it saves is larger than that.
 Layout lines: node index, GPU TFLOPS, CPU cores, GPU memory GB; instance label, kind, @node.
 Now lines: node gpu% floor% cpu% free-memory-GB; instance backlog seconds, queued requests.
-Answer JSON only: {{"shortlist": ["c4", ...]}} where c4 moves instance c to node 4; "stay"
-keeps everything where it is."""
+Answer JSON only: {{"shortlist": [moves]}}. A move is an instance label and a node index
+("x0" would move instance x to node 0); "stay" keeps everything where it is."""
 
 _KIND = {"large-ai": "llm", "small-ai": "small-ai", "du": "du", "cu-up": "cu-up"}
 _LETTERS = string.ascii_lowercase + string.ascii_uppercase
@@ -114,6 +115,15 @@ def _backlog_s(snap: Snapshot, inst) -> float:
     return inst.backlog_gpu / node.gpu_capacity
 
 
+def move_label(snap: Snapshot, cand: Candidate, label_seed: int = 0) -> str:
+    """The label :func:`build_prompt` gives ``cand`` (``stay`` for the no-op)."""
+    if cand.is_noop:
+        return STAY
+    labels = instance_labels([i.instance_id for i in snap.instances], label_seed)
+    node = next(j for j, n in enumerate(snap.nodes, start=1) if n.node_id == cand.dst)
+    return f"{labels[cand.instance_id]}{node}"  # type: ignore[index]
+
+
 def build_prompt(
     snap: Snapshot,
     candidates: list[Candidate],
@@ -145,12 +155,18 @@ def build_prompt(
             f"{100 * max(n.ran_floor_gpu_util, n.ran_floor_cpu_util):.0f}% cpu "
             f"{100 * n.cpu_util:.0f}% free {max(n.mem_headroom, 0) / 1e9:.0f} GB"
         )
-    for i in order:
+    idle = []
+    for i in order:  # only the instances with work waiting; the rest in one line
+        b = _backlog_s(snap, i)
+        if b < 0.05 and not i.queued_requests and not i.migrating:
+            idle.append(labels[i.instance_id])
+            continue
         state = " moving" if i.migrating else ""
         lines.append(
-            f"{labels[i.instance_id]}: backlog {_backlog_s(snap, i):.1f} s, "
-            f"queued {i.queued_requests}{state}"
+            f"{labels[i.instance_id]}: backlog {b:.1f} s, queued {i.queued_requests}{state}"
         )
+    if idle:
+        lines.append(f"no backlog: {' '.join(idle)}")
     # positions: instances in label order, nodes in index order, "stay" last
     rank = {i.instance_id: j for j, i in enumerate(order)}
     moves = sorted(

@@ -69,7 +69,7 @@ class RappConfig:
     agent: str = "heuristic"  # heuristic | embedded[:MODEL] | ollama[:MODEL[@HOST]] | replay:PATH
     llm_deadline_s: float = 2.0
     asynchronous: bool = False  # the shortlist for epoch k+1 is made during epoch k
-    examples: str = "prioritised"  # past decisions in the prompt: prioritised | random | none
+    examples: str = "none"  # past decisions in the prompt: prioritised | random | none
     pool: str | None = None  # experience pool JSON (default: the shipped seed pool)
     critic: str | None = None  # weights path (default: the shipped critic); "none": no critic
     snapshot_timeout_s: float = 1.0

@@ -76,3 +76,35 @@ def test_eval_file_round_trips_and_bad_files_are_named(epoch, tmp_path):
     path.write_text('{"format": "x"}')
     with pytest.raises(InputError, match="not an agent evaluation set"):
         load_epochs(path)
+
+
+def test_agreement_across_label_orders_separates_content_from_position(epoch):
+    """A model that answers by position names other instances under another label order;
+    one that answers by content names the same moves."""
+    from airan_twin.agent_eval import agreement
+
+    class ByPosition:
+        name = "pos"
+
+        def complete(self, prompt):
+            return json.dumps({"shortlist": list(prompt.labels[:2])})
+
+    target = [epoch.candidates[5].cid, epoch.candidates[9].cid]
+    runs_pos, runs_content = [], []
+    for ls in (0, 1):
+        runs_pos.append(judge("p", PlacementAgent(ByPosition(), label_seed=ls), [epoch] * 3))
+        runs_content.append(judge("c", PlacementAgent(Fixed(target), label_seed=ls), [epoch] * 3))
+    assert agreement(*runs_content) == 100.0
+    assert agreement(*runs_pos) < 50.0
+
+
+def test_judge_cli_rejects_bad_input(tmp_path):
+    from tests.test_cli import run
+
+    bad = tmp_path / "e.json"
+    bad.write_text("{not json")
+    r = run("agent", "judge", "--data", str(bad))
+    assert r.returncode == 2 and "not JSON" in r.stderr + r.stdout
+    assert "Traceback" not in r.stderr
+    r = run("agent", "fetch", "gpt-9")
+    assert r.returncode == 2 and "unknown model 'gpt-9'" in r.stderr + r.stdout

@@ -163,3 +163,51 @@ def test_agent_shows_examples_and_logs_them(state, tmp_path):
     bare = PlacementAgent(Echo())
     bare.shortlist(snap, cands, 0)
     assert "Past decisions" not in seen[-1].user
+
+
+def test_an_example_is_named_by_its_analogue_in_this_cluster(state):
+    """A DU moved from a slow to a fast GPU elsewhere is shown as the same-shaped move here."""
+    snap, cands = state
+    from rapp_placement.experience import analogue
+    from rapp_placement.prompt import build_prompt, move_label
+
+    du_move = next(
+        c
+        for c in cands
+        if not c.is_noop
+        and snap.instance(c.instance_id).category == "du"
+        and snap.node(c.dst).gpu_capacity > 10 * snap.node(c.src).gpu_capacity
+    )
+    e = experience_of(snap, du_move, 1.2, 0.1)
+    twin = analogue(e, snap, cands)
+    assert twin is not None and snap.instance(twin.instance_id).category == "du"
+    assert snap.node(twin.src).gpu_capacity == snap.node(du_move.src).gpu_capacity
+    assert snap.node(twin.dst).gpu_capacity == snap.node(du_move.dst).gpu_capacity
+    label = move_label(snap, twin)
+    p = build_prompt(snap, cands)
+    assert p.cid_of(label) == twin.cid  # the label the example shows is a valid answer
+    assert e.text(label).startswith(e.context) and f"{label} (du " in e.text(label)
+    # No same-shaped move (no such kind here): no label; "stay" examples have none either.
+    assert analogue(Experience(e.state, "x", 1, 0, "c", "du", 1e9, 1e9), snap, cands) is None
+    assert analogue(experience_of(snap, cands[0], 0.0, 0.0), snap, cands) is None
+
+
+def test_examples_are_redrawn_every_refresh_calls_only(state):
+    snap, cands = state
+    pool = ExperiencePool()
+    for k, c in enumerate(cands[1:30]):
+        pool.add(experience_of(snap, c, float(k % 5) - 2, 0.0))
+    seen = []
+
+    class Echo:
+        name = "echo"
+
+        def complete(self, prompt):
+            seen.append(prompt.user.split("Layout:")[0])
+            return json.dumps({"shortlist": ["stay"]})
+
+    agent = PlacementAgent(Echo(), pool=pool, examples=3, refresh=3, seed=4)
+    for _ in range(6):
+        agent.shortlist(snap, cands, 0)
+    assert seen[0] == seen[1] == seen[2] and seen[3] == seen[4] == seen[5]
+    assert seen[0] != seen[3]  # a new draw (29 examples, 3 shown: another set)

@@ -185,7 +185,7 @@ def _make(
     critic: str | Path | None = None,
     log: str | Path | None = None,
     use_critic: bool = True,
-    examples: str = "prioritised",
+    examples: str = "none",
     pool: str | Path | None = None,
     epsilon: float = 0.0,
     asynchronous: bool = False,
