@@ -91,14 +91,20 @@ experiments: critic
 # rolled out — a pool set (it seeds the shipped experience pool), a dev set (model, prompt and
 # example choices) and a test set on seeds and a topology nothing was tuned on — then every
 # agent judged on the test set. docs/results.md reports what it printed.
+JUDGE = $(BIN)/haf agent judge --data runs/agent/test.json --pool runs/agent/experience.json \
+        --log runs/agent/test-calls.jsonl --out runs/agent/test-judge.json
 agent-eval: install model
 	$(BIN)/haf agent record --out runs/agent/pool.json --loads 1.0,1.2 --seeds 701,702 \
 	    --topologies paper,paper,1002,1003 $(TRACE_OPT) --split train --horizon 55
 	$(BIN)/haf agent pool --data runs/agent/pool.json --out runs/agent/experience.json
 	$(BIN)/haf agent record --out runs/agent/test.json --loads 0.9,1.2 --seeds 601,602 \
 	    --topologies paper,paper,paper,paper,3001,3002 $(TRACE_OPT) --split test --horizon 70
-	$(BIN)/haf agent judge --data runs/agent/test.json --agents heuristic,embedded \
-	    --examples none,random,prioritised --pool runs/agent/experience.json
+	$(BIN)/haf agent fetch qwen2.5-coder-1.5b
+	$(JUDGE) --agents heuristic
+	$(JUDGE) --agents embedded:qwen2.5-coder-0.5b --examples none --label-seeds 0,1
+	$(JUDGE) --agents embedded:qwen2.5-coder-0.5b --examples random,prioritised
+	$(JUDGE) --agents embedded:smollm2-135m --examples none,prioritised
+	$(JUDGE) --agents embedded:qwen2.5-coder-1.5b --examples none,prioritised
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
