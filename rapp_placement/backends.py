@@ -151,6 +151,11 @@ class EmbeddedBackend:
         self.model_path = Path(path)
         return self._server
 
+    def warm(self) -> None:
+        """Load the model now (a service does it at start, not in its first epoch)."""
+        with self._lock:
+            self._load()
+
     def complete(self, prompt: Prompt) -> str:
         with self._lock:
             server = self._load()

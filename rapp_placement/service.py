@@ -48,7 +48,7 @@ from proto import haf_pb2, haf_pb2_grpc
 from proto.errors import ConfigError
 from proto.wire import from_proto
 from rapp_placement.a1client import A1Error, A1Target, NearRtA1, Pms, Retry, wait_enforced
-from rapp_placement.agent import ShortlistResult, heuristic_shortlist
+from rapp_placement.agent import BackendError, ShortlistResult, heuristic_shortlist
 from rapp_placement.backends import make_agent
 from rapp_placement.candidates import DEFAULT_ELIGIBLE, feasible_candidates
 from rapp_placement.critic import WEIGHTS_PATH, Critic
@@ -197,6 +197,12 @@ class RappService:
         self.agent = make_agent(
             cfg.agent, cfg.epoch_s, deadline_s=budget, examples=cfg.examples, pool=cfg.pool
         )
+        warm = getattr(self.agent.backend, "warm", None)
+        if warm is not None:  # load the model before the first epoch's deadline runs
+            try:
+                warm()
+            except BackendError as exc:  # the epochs fall back and say why
+                log.error("agent model not loaded: %s", exc)
         self._thinker = ThreadPoolExecutor(1, "rapp-agent") if cfg.asynchronous else None
         self._next: Future | None = None
         self.critic = (
