@@ -5,8 +5,9 @@ the longest prefix it has already read. So the prompt is ordered from the consta
 changing: the system policy with its legend and answer format (never changes), the past
 decisions chosen from experience (change slowly), the cluster's layout — node sizes and which
 instance runs where (changes only when something moves) — and last the epoch's numbers. Nothing
-epoch-specific (time, epoch number) comes before them. About 450 tokens on the paper testbed,
-of which ~300 are re-used from the cache in a typical epoch (docs/agent.md).
+epoch-specific (time, epoch number) comes before them. About 730 tokens on the paper testbed
+with the chat template, of which ~690 were re-used from the cache in successive epochs
+(docs/performance.md).
 
 **Candidates are not listed.** Each instance has a label (``a``, ``b``, …) and each node an index
 (``1``, ``2``, …); a move is ``<label><index>`` (``c4``: move instance c to node 4) and ``stay``
