@@ -86,7 +86,7 @@ AgentOpt = Annotated[
     typer.Option(
         "--agent",
         help="LLM agent of haf/haf-nocritic: heuristic, embedded[:MODEL] (local llama.cpp; "
-        "haf agent models), ollama[:MODEL[@HOST]] or replay:LOG.jsonl.",
+        "haf agent models), ollama[:MODEL[@HOST]], openai:MODEL@URL or replay:LOG.jsonl.",
     ),
 ]
 CriticOpt = Annotated[

@@ -72,6 +72,60 @@ class OllamaBackend:
         return resp.message.content or ""
 
 
+class OpenAIBackend:
+    """Any OpenAI-compatible chat-completions server (llama.cpp's, vLLM's, a hosted API):
+    ``POST {url}/v1/chat/completions`` with the answer constrained by a ``json_schema``
+    response format, temperature 0. ``url`` is the server's base (``http://host:8080``);
+    ``$OPENAI_API_KEY`` is sent as a bearer token when set."""
+
+    def __init__(self, url: str, model: str, timeout_s: float = 60.0) -> None:
+        self.url = url.rstrip("/")
+        if self.url.endswith("/v1"):
+            self.url = self.url[:-3]
+        self.model = model
+        self.timeout_s = timeout_s
+        key = os.environ.get("OPENAI_API_KEY")
+        self._headers = {"Authorization": f"Bearer {key}"} if key else {}
+
+    @property
+    def name(self) -> str:
+        return f"openai:{self.model}"
+
+    def complete(self, prompt: Prompt) -> str:
+        import httpx
+
+        body = {
+            "model": self.model,
+            "messages": [
+                {"role": "system", "content": prompt.system},
+                {"role": "user", "content": prompt.user},
+            ],
+            "temperature": 0,
+            "max_tokens": 64,
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": "shortlist", "schema": prompt.schema(), "strict": True},
+            },
+        }
+        try:
+            resp = httpx.post(
+                f"{self.url}/v1/chat/completions",
+                json=body,
+                headers=self._headers,
+                timeout=self.timeout_s,
+            )
+        except httpx.TimeoutException:
+            raise BackendError(f"{self.url} timed out after {self.timeout_s:g} s") from None
+        except httpx.HTTPError as exc:
+            raise BackendError(f"{self.url} unreachable: {type(exc).__name__}: {exc}") from None
+        if resp.status_code != 200:
+            raise BackendError(f"{self.url} answered {resp.status_code}: {resp.text[:200]}")
+        try:
+            return resp.json()["choices"][0]["message"]["content"] or ""
+        except (ValueError, KeyError, IndexError, TypeError):
+            raise BackendError(f"{self.url}: not a chat completion: {resp.text[:200]}") from None
+
+
 def embedded_model(name: str | None = None) -> str:
     """The model ``embedded`` means: ``name``, else the default if installed, else the small one."""
     if name:
@@ -201,7 +255,8 @@ def make_agent(
     epsilon: float = 0.0,
     seed: int = 0,
 ) -> PlacementAgent:
-    """``heuristic`` | ``embedded[:MODEL]`` | ``ollama[:MODEL[@HOST]]`` | ``replay:PATH``.
+    """``heuristic`` | ``embedded[:MODEL]`` | ``ollama[:MODEL[@HOST]]`` | ``openai:MODEL@URL``
+    | ``replay:PATH``.
 
     LLM agents show past decisions chosen from the experience pool ``pool`` (default: the
     shipped seed pool); ``examples``: ``prioritised``, ``random`` or ``none`` (the default).
@@ -227,6 +282,11 @@ def make_agent(
         model, _, host = rest.partition("@")
         backend = OllamaBackend(host or "http://127.0.0.1:11434", model or DEFAULT_OLLAMA_MODEL)
         return PlacementAgent(backend, **kw)
+    if spec.startswith("openai:"):
+        model, _, url = spec.partition(":")[2].partition("@")
+        if not model or not url.startswith(("http://", "https://")):
+            raise InputError(f"agent {spec!r}: openai:MODEL@http(s)://HOST:PORT")
+        return PlacementAgent(OpenAIBackend(url, model), **kw)
     if spec.startswith("replay:"):
         return PlacementAgent(ReplayBackend(spec.partition(":")[2]), **kw)
     raise InputError(
