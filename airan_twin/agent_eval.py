@@ -28,6 +28,7 @@ from airan_twin.methods.base import Method
 from airan_twin.run import make_twin
 from airan_twin.scenario import Scenario
 from airan_twin.twin import Twin
+from proto import safejson
 from proto.errors import InputError
 from proto.observation import ClassWeights, InstanceView, NodeView, Snapshot
 from rapp_placement.agent import PlacementAgent
@@ -132,12 +133,7 @@ def snapshot_from_dict(d: dict) -> Snapshot:
 
 
 def load_epochs(path: Path) -> list[EvalEpoch]:
-    try:
-        doc = json.loads(Path(path).read_text())
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror}") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: not JSON: {exc.msg} at line {exc.lineno}") from None
+    doc = safejson.load_file(path, "agent evaluation set")
     if not isinstance(doc, dict) or doc.get("format") != "haf-agent-eval/1":
         raise InputError(f"{path}: not an agent evaluation set (format haf-agent-eval/1)")
     out = []

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from proto import safejson
 from proto.errors import InputError
 from proto.observation import Snapshot
 from rapp_placement.candidates import NOOP, Candidate
@@ -218,12 +219,7 @@ class ExperiencePool:
 
     @classmethod
     def load(cls, path: Path, capacity: int = 500) -> ExperiencePool:
-        try:
-            doc = json.loads(Path(path).read_text())
-        except OSError as exc:
-            raise InputError(f"{path}: cannot read experience pool: {exc.strerror}") from None
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}: not JSON: {exc.msg} at line {exc.lineno}") from None
+        doc = safejson.load_file(path, "experience pool")
         if not isinstance(doc, dict) or doc.get("format") != "haf-experience/1":
             raise InputError(f"{path}: not an experience pool (format haf-experience/1)")
         pool = cls(capacity)

@@ -28,14 +28,6 @@ from rapp_placement.prompt import SYSTEM_POLICY, build_prompt, instance_labels
 IDS = ["noop", "mig:large-ai-1:gpu-heavy-1", "mig:small-ai-2:balanced-1"]
 
 
-@pytest.fixture(scope="module")
-def state():
-    twin = make_twin(load_scenario(), "haf-static", 0.9, 1, 30.0)
-    twin.run(until=10.0)
-    snap = twin.snapshot()
-    return snap, twin.candidates(snap)
-
-
 @pytest.mark.parametrize(
     ("answer", "expect"),
     [

@@ -10,8 +10,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from airan_twin.run import make_twin
-from airan_twin.scenario import load_scenario
 from proto.errors import InputError
 from rapp_placement.agent import PlacementAgent
 from rapp_placement.candidates import Candidate
@@ -27,14 +25,6 @@ from rapp_placement.experience import (
 
 def _exp(x: float, action: str = "moved du", gain: float = 1.0, pred: float = 0.0) -> Experience:
     return Experience([x] * STATE_DIM, action, gain, pred, f"state {x}")
-
-
-@pytest.fixture(scope="module")
-def state():
-    twin = make_twin(load_scenario(), "haf-static", 0.9, 1, 30.0)
-    twin.run(until=10.0)
-    snap = twin.snapshot()
-    return snap, twin.candidates(snap)
 
 
 def test_pool_is_bounded_by_priority_and_deduplicated():
