@@ -213,3 +213,162 @@ def pool_cmd(
             n += 1
     pool.save(out)
     console.print(f"{len(pool)} experiences ({n} before deduplication and bound) written to {out}")
+
+
+@agent_app.command("route-eval")
+def route_eval_cmd(
+    out: Annotated[Path, typer.Option("--out", help="Folder for JSON and PNG.")] = Path(
+        "results/route"
+    ),
+    parts: Annotated[
+        str, typer.Option("--parts", help="Comma-separated: curves, policies, learning.")
+    ] = "curves,policies,learning",
+    cloud_model: Annotated[
+        str, typer.Option("--cloud-model", help="Embedded model the loopback cloud serves.")
+    ] = "qwen2.5-coder-1.5b",
+    budget: Annotated[
+        float,
+        typer.Option(
+            "--budget",
+            help="Decision budget per epoch, s (edge + cloud). The default stretches the 4 s "
+            "of a 5 s epoch 4x: on 2 CPU cores the cloud model is ~10x slower than on a GPU.",
+        ),
+    ] = 16.0,
+    cost: Annotated[float, typer.Option("--cost", help="κ: a cloud call's price.")] = 0.05,
+    horizon: HorizonOpt = 60.0,
+    seed: Annotated[int, typer.Option("--seed")] = 11,
+) -> None:
+    """Edge–cloud routing on loopback: a llama.cpp server with --cloud-model behind a delaying,
+    bandwidth-limited proxy. curves: the fallback threshold from the router's own estimates
+    over RTT x bandwidth (PNG); policies: edge / cloud / fixed / dynamic under near, far and
+    down networks; learning: the edge before and after the cloud's lessons."""
+    from dataclasses import asdict
+
+    from airan_twin import route_eval as rv
+    from airan_twin.run import make_twin
+    from airan_twin.scenario import load_scenario
+    from rapp_placement.prompt import build_prompt
+
+    want = {p.strip() for p in parts.split(",") if p.strip()}
+    bad = want - {"curves", "policies", "learning"}
+    if bad or not want:
+        raise UsageError(f"--parts: unknown {', '.join(sorted(bad)) or parts!r}")
+    out.mkdir(parents=True, exist_ok=True)
+    cloud = rv.Cloud(cloud_model).start()
+    doc: dict = {"budget_s": budget, "cost": cost, "cloud": cloud_model, "seed": seed}
+    try:
+        sc = load_scenario()
+        twin = make_twin(sc, "haf-static", 0.9, seed, 60.0)
+        prompts = []
+        for t in (20.0, 40.0):
+            twin.run(until=t)
+            snap = twin.snapshot()
+            prompts.append(build_prompt(snap, twin.candidates(snap), 0, 3, []))
+        from rapp_placement.backends import OpenAIBackend
+
+        warm = OpenAIBackend(cloud.url, cloud_model, timeout_s=600)
+        with console.status("warming the cloud model …"):
+            for p in prompts:
+                warm.complete(p)
+        if "curves" in want:
+            rtts, bws = (0.0, 4.0, 8.0, 12.0), (0.5e3, 2e3, 8e3, 1e9)
+            with progress() as bar:
+                task = bar.add_task("threshold curves", total=len(rtts) * len(bws))
+                pts = rv.curves(
+                    cloud,
+                    prompts[:1],  # one prompt: the server's cache makes compute steady
+                    rtts,
+                    bws,
+                    budget - 2.0,
+                    cost,
+                    0.7,
+                    calls=2,
+                    probes=2,
+                    progress=lambda: bar.advance(task),
+                )
+            rv.plot_curves(pts, out / "route-threshold.png")
+            doc["curves"] = [asdict(p) for p in pts]
+            doc["monotone"] = rv.monotone(pts)
+            t = Table(title="Fallback threshold θ from the router's estimates (2 s of edge time)")
+            for c in ("RTT set", "BW set kB/s", "RTT est", "BW est kB/s", "compute s", "P", "θ"):
+                t.add_column(c, justify="right")
+            for p in pts:
+                t.add_row(
+                    f"{p.rtt_set_s:g}",
+                    f"{p.bw_set_bps / 1e3:g}",
+                    f"{p.rtt_s:.2f}",
+                    f"{p.bw_bps / 1e3:.1f}",
+                    f"{p.compute_s:.2f}",
+                    f"{p.p_in_time:.2f}",
+                    f"{p.threshold:.2f}" if p.threshold > -1e9 else "-inf",
+                )
+            console.print(t)
+            console.print(f"monotone: {doc['monotone']}")
+        rows = []
+        if "policies" in want:
+            pols = [
+                {"policy": "edge"},
+                {"policy": "cloud"},
+                {"policy": "fixed", "fixed_threshold": 0.6},
+                {"policy": "dynamic"},
+            ]
+            for name, link in rv.CONDITIONS.items():
+                rv.apply(cloud, link)
+                for pol in pols:
+                    route = {**pol, "budget_s": budget, "cost": cost}
+                    if name.startswith("near"):  # the near runs' lessons feed `learning`
+                        route["lessons"] = str(out / f"lessons-{pol['policy']}.json")
+                    console.print(f"{name}: {pol['policy']} …")
+                    row, _ = rv.run_policy(cloud.spec(), route, name, seed, horizon)
+                    rows.append(row)
+            doc["policies"] = [asdict(r) for r in rows]
+        if "learning" in want:
+            rv.apply(cloud, rv.CONDITIONS["near (RTT 20 ms)"])
+            lessons = out / "lessons-cloud.json"
+            if not lessons.exists():
+                raise UsageError(f"learning needs {lessons}: run --parts policies first")
+            for pol in ("cloud", "dynamic"):
+                for label, store in (("before", None), ("after", lessons)):
+                    route = {"policy": pol, "budget_s": budget, "cost": cost}
+                    if store is not None:
+                        route["lessons"] = str(out / f"learned-{pol}.json")
+                        (out / f"learned-{pol}.json").write_text(store.read_text())
+                    console.print(f"learning: {pol} {label} …")
+                    row, _ = rv.run_policy(cloud.spec(), route, f"near, {label}", seed + 1, horizon)
+                    rows.append(row)
+                    doc.setdefault("learning", []).append(asdict(row))
+        if rows:
+            t = Table(title=f"Routing policies (budget {budget:g} s, κ={cost:g}, seed {seed})")
+            for c in (
+                "network",
+                "policy",
+                "epochs",
+                "hit %",
+                "cloud %",
+                "asked %",
+                "over budget",
+                "decision p50 s",
+                "max s",
+                "agree",
+                "overall %",
+            ):
+                t.add_column(c, justify="right")
+            for r in rows:
+                t.add_row(
+                    r.condition,
+                    r.policy,
+                    str(r.epochs),
+                    f"{r.hit:.0f}",
+                    f"{r.cloud_share:.0f}",
+                    f"{r.asked_share:.0f}",
+                    str(r.over_budget),
+                    f"{r.decision_p50_s:.1f}",
+                    f"{r.decision_max_s:.1f}",
+                    "-" if r.agreement is None else f"{100 * r.agreement:.0f}%",
+                    f"{r.overall:.1f}",
+                )
+            console.print(t)
+    finally:
+        cloud.stop()
+        (out / "route-eval.json").write_text(json.dumps(doc, indent=1, default=str))
+    console.print(f"written: {out}/route-eval.json")

@@ -303,10 +303,15 @@ class PlacementAgent:
         self.last = res
         return res
 
-    def learn(self, e: Experience) -> None:
-        """Add a decision's realised outcome to the pool (no-op without a pool)."""
+    def learn(self, e: Experience, routed: str = "") -> None:
+        """Add a decision's realised outcome to the pool (no-op without a pool). ``routed``:
+        which agent answered that epoch (the router keeps only the cloud's)."""
         if self.pool is not None:
             self.pool.add(e)
+
+    def feedback(self, critic_best: str) -> None:
+        """The critic's best action over all candidates this epoch (the router learns each
+        agent's quality from it; a single agent has nothing to learn)."""
 
     def _complete(self, prompt: Prompt) -> str:
         """The backend's answer, or BackendError once ``deadline_s`` has passed.

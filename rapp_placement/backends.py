@@ -24,6 +24,30 @@ log = logging.getLogger(__name__)
 DEFAULT_OLLAMA_MODEL = "qwen3:32b"  # the paper's best agent
 
 
+def first_item_confidence(tokens: object) -> float | None:
+    """The model's probability of the first shortlist item it wrote: the product of its
+    tokens' probabilities (from the chat completion's ``logprobs.content``). ``None`` when the
+    answer carries no usable logprobs. This is the edge agent's confidence the router reads."""
+    if not isinstance(tokens, list) or not tokens:
+        return None
+    text, spans = "", []
+    for t in tokens:
+        if not isinstance(t, dict) or not isinstance(t.get("token"), str):
+            return None
+        lp = t.get("logprob")
+        if not isinstance(lp, int | float) or lp != lp:
+            return None
+        spans.append((len(text), len(text) + len(t["token"]), float(lp)))
+        text += t["token"]
+    i = text.find("[")
+    start = text.find('"', i + 1) if i >= 0 else -1
+    end = text.find('"', start + 1) if start >= 0 else -1
+    if end < 0:
+        return None
+    lp = sum(lp for a, b, lp in spans if a < end and b > start + 1)
+    return float(min(1.0, max(0.0, 2.718281828459045**lp)))
+
+
 class OllamaBackend:
     """The official ``ollama`` client against a configurable host (the paper's path)."""
 
@@ -78,7 +102,10 @@ class OpenAIBackend:
     response format, temperature 0. ``url`` is the server's base (``http://host:8080``);
     ``$OPENAI_API_KEY`` is sent as a bearer token when set."""
 
-    def __init__(self, url: str, model: str, timeout_s: float = 60.0) -> None:
+    def __init__(
+        self, url: str, model: str, timeout_s: float = 60.0, logprobs: bool = False
+    ) -> None:
+        self.logprobs = logprobs  # for the confidence a router reads (an edge agent's)
         self.url = url.rstrip("/")
         if self.url.endswith("/v1"):
             self.url = self.url[:-3]
@@ -86,6 +113,14 @@ class OpenAIBackend:
         self.timeout_s = timeout_s
         key = os.environ.get("OPENAI_API_KEY")
         self._headers = {"Authorization": f"Bearer {key}"} if key else {}
+        # Of the latest call, for the router's link estimate (rapp_placement/link.py):
+        self.last_bytes = 0  # request + answer body
+        self.last_server_s: float | None = None  # the server's own compute time, if reported
+        self.last_confidence: float | None = None
+
+    @property
+    def headers(self) -> dict:
+        return dict(self._headers)
 
     @property
     def name(self) -> str:
@@ -107,6 +142,8 @@ class OpenAIBackend:
                 "json_schema": {"name": "shortlist", "schema": prompt.schema(), "strict": True},
             },
         }
+        if self.logprobs:
+            body["logprobs"] = True
         try:
             resp = httpx.post(
                 f"{self.url}/v1/chat/completions",
@@ -120,10 +157,30 @@ class OpenAIBackend:
             raise BackendError(f"{self.url} unreachable: {type(exc).__name__}: {exc}") from None
         if resp.status_code != 200:
             raise BackendError(f"{self.url} answered {resp.status_code}: {resp.text[:200]}")
+        self.last_bytes = len(resp.request.content) + len(resp.content)
         try:
-            return resp.json()["choices"][0]["message"]["content"] or ""
+            doc = resp.json()
+            choice = doc["choices"][0]
+            content = choice["message"]["content"] or ""
         except (ValueError, KeyError, IndexError, TypeError):
             raise BackendError(f"{self.url}: not a chat completion: {resp.text[:200]}") from None
+        self.last_server_s = _server_seconds(doc.get("timings"))
+        lp = choice.get("logprobs")
+        self.last_confidence = first_item_confidence(
+            lp.get("content") if isinstance(lp, dict) else None
+        )
+        return content
+
+
+def _server_seconds(timings: object) -> float | None:
+    """llama.cpp's ``timings`` (prompt_ms + predicted_ms) in seconds; None if absent/invalid."""
+    if not isinstance(timings, dict):
+        return None
+    try:
+        ms = float(timings["prompt_ms"]) + float(timings["predicted_ms"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return ms / 1000 if 0 <= ms < 3.6e6 else None
 
 
 def embedded_model(name: str | None = None) -> str:
@@ -169,6 +226,7 @@ class EmbeddedBackend:
         self._server = None
         self._lock = threading.Lock()
         self.last_timings: dict = {}  # llama.cpp's of the latest call: prompt_n, cache_n, …
+        self.last_confidence: float | None = None  # of the first item (the router reads it)
 
     @property
     def name(self) -> str:
@@ -221,6 +279,7 @@ class EmbeddedBackend:
                 "temperature": 0,
                 "max_tokens": self.max_tokens,
                 "cache_prompt": True,
+                "logprobs": True,
                 "response_format": {
                     "type": "json_schema",
                     "json_schema": {"schema": prompt.schema()},
@@ -235,9 +294,15 @@ class EmbeddedBackend:
             raise BackendError(f"llama.cpp returned no choices: {str(out)[:200]}")
         self.last_timings = out.get("timings") or {}
         try:
-            return out["choices"][0]["message"]["content"] or ""
+            choice = out["choices"][0]
+            content = choice["message"]["content"] or ""
         except (KeyError, IndexError, TypeError):
             raise BackendError(f"llama.cpp answer has no message: {str(out)[:200]}") from None
+        lp = choice.get("logprobs")
+        self.last_confidence = first_item_confidence(
+            lp.get("content") if isinstance(lp, dict) else None
+        )
+        return content
 
 
 EXAMPLE_MODES = ("prioritised", "random", "none")
@@ -254,9 +319,11 @@ def make_agent(
     pool: str | Path | None = None,
     epsilon: float = 0.0,
     seed: int = 0,
+    route: dict | None = None,
 ) -> PlacementAgent:
     """``heuristic`` | ``embedded[:MODEL]`` | ``ollama[:MODEL[@HOST]]`` | ``openai:MODEL@URL``
-    | ``replay:PATH``.
+    | ``replay:PATH`` | ``route:EDGE,CLOUD`` (:mod:`rapp_placement.router`; ``route`` holds
+    its :class:`~rapp_placement.router.RouteConfig` fields and ``lessons``, the store's path).
 
     LLM agents show past decisions chosen from the experience pool ``pool`` (default: the
     shipped seed pool); ``examples``: ``prioritised``, ``random`` or ``none`` (the default).
@@ -269,26 +336,56 @@ def make_agent(
     kw: dict = {"epoch_s": epoch_s, "log_path": log, "deadline_s": deadline_s, "seed": seed}
     if spec == "heuristic":
         return PlacementAgent(None, **kw)
+    if spec.startswith("route:"):
+        return _routed(spec, epoch_s, kw, route or {})
     if examples != "none":
         kw["pool"] = ExperiencePool.load(Path(pool) if pool else SEED_POOL)
         kw["example_mode"] = examples
     if epsilon > 0:
         kw["explore"] = EpsilonGreedy(eps0=epsilon)
+    return PlacementAgent(_backend(spec), **kw)
+
+
+def _backend(spec: str):
+    """The LLM backend a spec names (not ``heuristic`` or ``route:``)."""
     if spec == "embedded" or spec.startswith("embedded:"):
-        name = spec.partition(":")[2] or None
-        return PlacementAgent(EmbeddedBackend(name), **kw)
+        return EmbeddedBackend(spec.partition(":")[2] or None)
     if spec.startswith("ollama"):
         rest = spec.partition(":")[2]
         model, _, host = rest.partition("@")
-        backend = OllamaBackend(host or "http://127.0.0.1:11434", model or DEFAULT_OLLAMA_MODEL)
-        return PlacementAgent(backend, **kw)
+        return OllamaBackend(host or "http://127.0.0.1:11434", model or DEFAULT_OLLAMA_MODEL)
     if spec.startswith("openai:"):
         model, _, url = spec.partition(":")[2].partition("@")
         if not model or not url.startswith(("http://", "https://")):
             raise InputError(f"agent {spec!r}: openai:MODEL@http(s)://HOST:PORT")
-        return PlacementAgent(OpenAIBackend(url, model), **kw)
+        return OpenAIBackend(url, model)
     if spec.startswith("replay:"):
-        return PlacementAgent(ReplayBackend(spec.partition(":")[2]), **kw)
+        return ReplayBackend(spec.partition(":")[2])
     raise InputError(
-        f"unknown agent {spec!r}: heuristic, embedded[:MODEL], ollama[:MODEL[@HOST]] or replay:PATH"
+        f"unknown agent {spec!r}: heuristic, embedded[:MODEL], ollama[:MODEL[@HOST]], "
+        "openai:MODEL@URL, replay:PATH or route:EDGE,CLOUD"
     )
+
+
+def _routed(spec: str, epoch_s: float, kw: dict, route: dict) -> PlacementAgent:
+    from rapp_placement.router import RouteConfig, RoutedAgent
+
+    edge_spec, comma, cloud_spec = spec.partition(":")[2].partition(",")
+    if not comma or not edge_spec or not cloud_spec:
+        raise InputError(f"agent {spec!r}: route:EDGE,CLOUD (e.g. route:embedded,openai:M@URL)")
+    if "route:" in cloud_spec or edge_spec == "heuristic" or cloud_spec == "heuristic":
+        raise InputError(f"agent {spec!r}: the edge and the cloud must both be LLM backends")
+    opts = dict(route)
+    lessons = opts.pop("lessons", None)
+    try:
+        cfg = RouteConfig(**{"budget_s": 0.8 * epoch_s, **opts})
+    except TypeError as exc:
+        raise InputError(f"route options: {exc}") from None
+    edge, cloud = _backend(edge_spec), _backend(cloud_spec)
+    for b in (edge, cloud):
+        if isinstance(b, OpenAIBackend | OllamaBackend):
+            b.timeout_s = cfg.budget_s  # a call never outlives the epoch's budget by much
+    store = ExperiencePool.load(Path(lessons)) if lessons and Path(lessons).exists() else None
+    probe = getattr(cloud, "url", None) or getattr(cloud, "host", None)
+    kw = {**kw, "deadline_s": cfg.budget_s}
+    return RoutedAgent(edge, cloud, cfg, store, lessons, probe, **kw)

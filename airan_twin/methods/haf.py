@@ -12,15 +12,42 @@ from proto.observation import Snapshot
 from rapp_placement.agent import PlacementAgent, ShortlistResult
 from rapp_placement.backends import make_agent
 from rapp_placement.candidates import Candidate
-from rapp_placement.critic import DEFAULT_CLASS_WEIGHTS, Critic
+from rapp_placement.critic import DEFAULT_CLASS_WEIGHTS, Critic, features
+from rapp_placement.critic_online import OnlineCritic
 from rapp_placement.decision import decide
 from rapp_placement.experience import experience_of
 
 if TYPE_CHECKING:
     from airan_twin.twin import Twin
 
-#: Seconds after a decision at which its outcome is read (the critic's label window).
-LEARN_WINDOW_S = 15.0
+
+class Outcomes:
+    """Decisions waiting for their label window (the critic's: ``default_label_window``).
+    Each matured one gives ``y``, the realised fulfilment of each class over the requests that
+    ended in the window, and ``m``, which classes had any — the critic's label (eq. 10)."""
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[float, np.ndarray, object]] = []
+        self.window_s: float | None = None
+
+    def push(self, twin: Twin, payload: object) -> None:
+        from airan_twin.critic_data import window_outcomes
+
+        self.pending.append((twin.now, window_outcomes(twin), payload))
+
+    def matured(self, twin: Twin) -> list[tuple[object, np.ndarray, np.ndarray]]:
+        from airan_twin.critic_data import default_label_window, window_outcomes
+
+        if self.window_s is None:
+            self.window_s = default_label_window(twin.sc)
+        out = []
+        now = window_outcomes(twin)
+        while self.pending and twin.now >= self.pending[0][0] + self.window_s - 1e-9:
+            _, before, payload = self.pending.pop(0)
+            diff = now - before
+            n = diff.sum(axis=1)
+            out.append((payload, np.where(n > 0, diff[:, 0] / np.maximum(n, 1), 0.0), n > 0))
+        return out
 
 
 class Haf(Method):
@@ -45,6 +72,7 @@ class Haf(Method):
         critic: Critic | None,
         epoch_s: float = 5.0,
         asynchronous: bool = False,
+        online: OnlineCritic | None = None,
     ):
         self.agent = agent
         self.critic = critic
@@ -54,7 +82,8 @@ class Haf(Method):
         self.epochs: list[dict] = []
         self.learned = 0
         self._next: ShortlistResult | None = None
-        self._pending: list[tuple] = []  # (t, outcomes at t, snap, choice, adv, j_noop)
+        self.outcomes = Outcomes()
+        self.online = online  # the critic learning on line (critic_online.py), if on
         self.twin: Twin | None = None
         if critic is None:
             self.name = "haf-nocritic"
@@ -77,9 +106,11 @@ class Haf(Method):
         d = decide(self.agent, self.critic, snap, candidates, self.epoch_s, prepared)
         if self.asynchronous:  # think about the next epoch with the latest snapshot
             self._next = self.agent.shortlist(snap, candidates, seed=snap.epoch)
-        self._learn(snap, d)
+        route = getattr(self.agent, "last_route", None)
+        self._learn(snap, d, route.route if route is not None else "")
         self.vetoes += d.vetoed
         best = self._critic_best(snap, candidates)
+        self.agent.feedback(best)
         # Every epoch's decision, for `haf sim --show-decisions` and the run's JSON.
         self.epochs.append(
             {
@@ -93,6 +124,7 @@ class Haf(Method):
                 "critic_best": best,
                 "examples": len(self.agent.last.examples) if self.agent.last else 0,
                 "explored": self.agent.last.explored if self.agent.last else "",
+                **({"route": _route_row(route)} if route is not None else {}),
             }
         )
         return None if d.choice.is_noop else d.choice
@@ -105,29 +137,29 @@ class Haf(Method):
         k, _ = self.critic.choose(snap, pool, self.epoch_s)
         return pool[k].cid
 
-    def _learn(self, snap: Snapshot, d) -> None:
-        """Experience from decisions whose window has passed; queue this one."""
-        if self.agent.pool is None or self.twin is None or self.critic is None:
+    def _learn(self, snap: Snapshot, d, routed: str = "") -> None:
+        """Experience (for the agent's pool) and critic samples (online critic) from decisions
+        whose label window has passed; queue this one."""
+        if self.twin is None or self.critic is None:
             return
-        from airan_twin.critic_data import window_outcomes
+        if self.agent.pool is None and self.online is None:
+            return
         from rapp_placement.critic_train import realised_j
 
-        now = window_outcomes(self.twin)
-        while self._pending and snap.time >= self._pending[0][0] + LEARN_WINDOW_S:
-            _, before, s0, choice, adv, j_noop = self._pending.pop(0)
-            diff = now - before
-            n = diff.sum(axis=1)
-            y = np.where(n > 0, diff[:, 0] / np.maximum(n, 1), 0.0)
-            w = np.asarray(DEFAULT_CLASS_WEIGHTS)
-            j_obs = float(realised_j(y[None], (n > 0)[None], w)[0])
+        w = np.asarray(DEFAULT_CLASS_WEIGHTS)
+        for (s0, choice, adv, j_noop, routed0), y, m in self.outcomes.matured(self.twin):
+            if self.online is not None:
+                self.online.observe(features(s0, choice, self.epoch_s), y, m)
+            j_obs = float(realised_j(y[None], m[None], w)[0])
             self.agent.learn(
-                experience_of(s0, choice, 100 * (j_obs - j_noop), 100 * adv, self.epoch_s)
+                experience_of(s0, choice, 100 * (j_obs - j_noop), 100 * adv, self.epoch_s),
+                routed0,
             )
             self.learned += 1
         j_noop = d.scores.get("noop")
         if j_noop is not None:
             adv = d.advantage.get(d.choice.cid, (0.0, 0.0))[0]
-            self._pending.append((snap.time, now, snap, d.choice, adv, j_noop))
+            self.outcomes.push(self.twin, (snap, d.choice, adv, j_noop, routed))
 
     @property
     def last(self) -> dict:
@@ -142,12 +174,15 @@ class Haf(Method):
 
     def summary(self) -> dict:
         st = self.agent.stats
+        routing = getattr(self.agent, "route_summary", None)
         return {
+            **({"routing": routing()} if routing is not None else {}),
             "agent": self.agent.name,
             "calls": st.calls,
             "fallbacks": st.fallbacks,
             "fallback_reasons": dict(st.reasons),
             "critic_vetoes": self.vetoes,
+            **({"critic_online": self.online.summary()} if self.online is not None else {}),
             "asynchronous": self.asynchronous,
             "learned": self.learned,
             "examples": self.agent.example_mode if self.agent.pool is not None else "none",
@@ -156,27 +191,59 @@ class Haf(Method):
         }
 
 
+def _route_row(r) -> dict:
+    """An epoch's routing, rounded for the run's JSON."""
+    return {
+        "route": r.route,
+        "confidence": round(r.confidence, 4),
+        "q_edge": round(r.q_edge, 4),
+        "threshold": round(r.threshold, 4) if r.threshold > -1e9 else None,
+        "p_in_time": round(r.p_in_time, 4),
+        "edge_s": round(r.edge_s, 3),
+        "cloud_s": round(r.cloud_s, 3),
+        "total_s": round(r.total_s, 3),
+        "edge_top": r.edge_top,
+        "cloud_top": r.cloud_top,
+    }
+
+
 class HafCriticOnly(Method):
     """The critic alone (ablation): it scores every feasible candidate — no agent, no
-    shortlist — and the critic's commit rule takes the best or the no-op."""
+    shortlist — and the critic's commit rule takes the best or the no-op. With ``online`` the
+    critic learns from each decision's realised outcome (critic_online.py)."""
 
     name = "haf-critic-only"
     allocation = "haf"
     dispatch = "least-backlog"
 
-    def __init__(self, critic: Critic, epoch_s: float = 5.0) -> None:
+    def __init__(self, critic: Critic, epoch_s: float = 5.0, online: OnlineCritic | None = None):
         self.critic = critic
         self.epoch_s = epoch_s
         self.scored = 0
+        self.online = online
+        self.outcomes = Outcomes()
+        self.twin: Twin | None = None
+        self.epochs: list[dict] = []
+
+    def attach(self, twin: Twin) -> None:
+        self.twin = twin
 
     def decide(self, snap: Snapshot, candidates: list[Candidate]) -> Candidate | None:
         pool = sorted(candidates, key=lambda c: not c.is_noop)  # the no-op first (stable)
         k, _ = self.critic.choose(snap, pool, self.epoch_s)
         self.scored += len(pool)
+        if self.online is not None and self.twin is not None:
+            for (s0, c0), y, m in self.outcomes.matured(self.twin):
+                self.online.observe(features(s0, c0, self.epoch_s), y, m)
+            self.outcomes.push(self.twin, (snap, pool[k]))
+        self.epochs.append({"epoch": snap.epoch, "committed": pool[k].cid})
         return None if pool[k].is_noop else pool[k]
 
     def summary(self) -> dict:
-        return {"agent": "none (critic over all candidates)", "scored": self.scored}
+        out: dict = {"agent": "none (critic over all candidates)", "scored": self.scored}
+        if self.online is not None:
+            out["critic_online"] = self.online.summary()
+        return out
 
 
 def _make(
@@ -190,10 +257,31 @@ def _make(
     epsilon: float = 0.0,
     asynchronous: bool = False,
     agent_seed: int = 0,
+    route: dict | None = None,
+    critic_online: bool = False,
+    critic_checkpoints: str | Path | None = None,
 ) -> Haf:
     c = _load_critic(critic) if use_critic else None
-    a = make_agent(agent, epoch_s, log, None, examples, pool, epsilon, agent_seed)
-    return Haf(a, c, epoch_s, asynchronous)
+    a = make_agent(agent, epoch_s, log, None, examples, pool, epsilon, agent_seed, route)
+    return Haf(a, c, epoch_s, asynchronous, _online(c, critic_online, critic_checkpoints))
+
+
+def _online(c: Critic | None, on: bool, checkpoints, seed: int = 0) -> OnlineCritic | None:
+    if not on or c is None:
+        return None
+    from rapp_placement.critic_online import OnlineConfig
+
+    return OnlineCritic(c, OnlineConfig(seed=seed), checkpoints)
+
+
+def _make_critic_only(
+    epoch_s: float,
+    critic: str | Path | None = None,
+    critic_online: bool = False,
+    critic_checkpoints: str | Path | None = None,
+) -> HafCriticOnly:
+    c = _load_critic(critic)
+    return HafCriticOnly(c, epoch_s, _online(c, critic_online, critic_checkpoints))
 
 
 def _load_critic(path: str | Path | None) -> Critic:
@@ -202,12 +290,21 @@ def _load_critic(path: str | Path | None) -> Critic:
     return Critic.load(path or WEIGHTS_PATH)
 
 
-AGENT_OPTIONS = ("agent", "log", "examples", "pool", "epsilon", "asynchronous", "agent_seed")
+AGENT_OPTIONS = (
+    "agent",
+    "log",
+    "examples",
+    "pool",
+    "epsilon",
+    "asynchronous",
+    "agent_seed",
+    "route",
+)
 register(
     "haf",
     _make,
     "LLM shortlist + critic (eqs. 11-12), HAF allocator",
-    options=(*AGENT_OPTIONS, "critic"),
+    options=(*AGENT_OPTIONS, "critic", "critic_online", "critic_checkpoints"),
     order=60,
 )
 register(
@@ -219,8 +316,8 @@ register(
 )
 register(
     "haf-critic-only",
-    lambda epoch_s, critic=None: HafCriticOnly(_load_critic(critic), epoch_s),
+    _make_critic_only,
     "the critic scores every feasible candidate, no agent (ablation of the agent)",
-    options=("critic",),
+    options=("critic", "critic_online", "critic_checkpoints"),
     order=62,
 )
