@@ -130,7 +130,7 @@ class NetemProxy:
             return
         try:
             await asyncio.gather(
-                self._pipe(cr, sw, "up", (t_first - self.link.rtt_s / 2, first)),
+                self._pipe(cr, sw, "up", (t_first, first)),
                 self._pipe(sr, cw, "down"),
             )
         finally:
@@ -146,7 +146,7 @@ class NetemProxy:
     ) -> None:
         """One direction: each chunk arrives ``rtt/2`` after it was read and leaves the link
         ``len/bandwidth`` after the previous chunk left (a serial link). ``first``: a chunk
-        already read (its read time shifted so that it is not delayed twice)."""
+        already read, with its read time."""
         q: asyncio.Queue = asyncio.Queue()
         if first is not None:
             q.put_nowait(first)
@@ -165,16 +165,21 @@ class NetemProxy:
                 if not data:
                     break
                 arrive = t_read + self.link.rtt_s / 2
-                start = max(arrive, link_free)
-                link_free = start + len(data) / self.link.bandwidth_bps
-                delay = link_free - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                if self.link.mode != "up":
-                    break
-                w.write(data)
-                self.bytes[way] += len(data)
-                await w.drain()
+                link_free = max(arrive, link_free)
+                # Bytes trickle out in slices of ~50 ms of the link, as on a real slow link
+                # (a server's read timeout sees them coming, not one late burst).
+                step = int(min(_CHUNK, max(64, self.link.bandwidth_bps * 0.05)))
+                for k in range(0, len(data), step):
+                    piece = data[k : k + step]
+                    link_free += len(piece) / self.link.bandwidth_bps
+                    delay = link_free - time.monotonic()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    if self.link.mode != "up":
+                        return
+                    w.write(piece)
+                    self.bytes[way] += len(piece)
+                    await w.drain()
             with contextlib.suppress(OSError, RuntimeError):
                 w.write_eof()
 

@@ -71,6 +71,9 @@ class RappConfig:
     asynchronous: bool = False  # the shortlist for epoch k+1 is made during epoch k
     examples: str = "none"  # past decisions in the prompt: prioritised | random | none
     pool: str | None = None  # experience pool JSON (default: the shipped seed pool)
+    route_policy: str = "dynamic"  # route:EDGE,CLOUD agents: dynamic | edge | cloud | fixed
+    route_cost: float = 0.05  # κ, a cloud call's price in decision quality
+    lessons: str | None = None  # route: where the cloud's answers are kept (the edge's examples)
     critic: str | None = None  # weights path (default: the shipped critic); "none": no critic
     snapshot_timeout_s: float = 1.0
     push_timeout_s: float = 1.0
@@ -91,7 +94,7 @@ class RappConfig:
         defaults = cls()
         for name, value in d.items():
             want = type(getattr(defaults, name))
-            if name in ("critic", "pool"):
+            if name in ("critic", "pool", "lessons"):
                 ok = value is None or (isinstance(value, str) and len(value) <= 4096)
             elif want is bool:
                 ok = isinstance(value, bool)
@@ -113,6 +116,11 @@ class RappConfig:
             raise ConfigError(f"rApp config: a1_mode must be a1p or pms, not {cfg.a1_mode!r}")
         if cfg.epoch_s <= 0 or cfg.llm_deadline_s <= 0:
             raise ConfigError("rApp config: epoch_s and llm_deadline_s must be positive")
+        if cfg.route_policy not in ("dynamic", "edge", "cloud", "fixed"):
+            raise ConfigError(
+                "rApp config: route_policy must be dynamic, edge, cloud or fixed, "
+                f"not {cfg.route_policy!r}"
+            )
         if cfg.examples not in ("prioritised", "random", "none"):
             raise ConfigError(
                 f"rApp config: examples must be prioritised, random or none, not {cfg.examples!r}"
@@ -173,6 +181,18 @@ class RappMetrics:
             ["reason"],
             registry=r,
         )
+        self.routes = Counter(
+            "haf_rapp_route_decisions",
+            "Routed agent: whose answer each epoch used (edge, cloud, cloud-late)",
+            ["route"],
+            registry=r,
+        )
+        self.agent_calls = Counter(
+            "haf_rapp_agent_calls",
+            "LLM calls by backend and outcome (ok, late, error)",
+            ["backend", "outcome"],
+            registry=r,
+        )
 
 
 def make_target(cfg: RappConfig, transport=None) -> A1Target:
@@ -194,9 +214,19 @@ class RappService:
         self.metrics = metrics or RappMetrics()
         # Asynchronous: the call has the whole epoch; the wait at the next epoch has the budget.
         budget = cfg.epoch_s if cfg.asynchronous else cfg.llm_deadline_s
+        route = {"policy": cfg.route_policy, "cost": cfg.route_cost, "budget_s": budget}
+        if cfg.lessons:
+            route["lessons"] = cfg.lessons
         self.agent = make_agent(
-            cfg.agent, cfg.epoch_s, deadline_s=budget, examples=cfg.examples, pool=cfg.pool
+            cfg.agent,
+            cfg.epoch_s,
+            deadline_s=budget,
+            examples=cfg.examples,
+            pool=cfg.pool,
+            route=route,
         )
+        if hasattr(self.agent, "on_route"):  # a routed agent: count every route decision
+            self.agent.on_route = self._count_route
         warm = getattr(self.agent.backend, "warm", None)
         if warm is not None:  # load the model before the first epoch's deadline runs
             try:
@@ -243,6 +273,10 @@ class RappService:
         cands = feasible_candidates(snap, self.cfg.eligible)
         prepared = self._prepared(snap, cands) if self._thinker is not None else None
         d = decide(self.agent, self.critic, snap, cands, self.cfg.epoch_s, prepared)
+        if self.critic is not None and hasattr(self.agent, "on_route"):
+            pool = sorted(cands, key=lambda c: not c.is_noop)  # the router learns quality
+            k, _ = self.critic.choose(snap, pool, self.cfg.epoch_s)
+            self.agent.feedback(pool[k].cid)
         if self._thinker is not None:  # think about epoch k+1 on this snapshot
             self._next = self._thinker.submit(self.agent.shortlist, snap, cands, epoch)
         if d.source == "llm" or d.source == "fallback":
@@ -259,6 +293,17 @@ class RappService:
             return res
         policy = build_policy(epoch, [(d.choice.instance_id, d.choice.dst)], "haf-rapp")  # type: ignore[list-item]
         return self._push(res, policy)
+
+    def _count_route(self, rec) -> None:
+        m = self.metrics
+        m.routes.labels(rec.route).inc()
+        edge = self.agent.backend.name if self.agent.backend is not None else "heuristic"
+        edge_ok = self.agent._edge_res is not None and self.agent._edge_res.source == "llm"
+        m.agent_calls.labels(edge, "ok" if edge_ok else "error").inc()
+        if rec.route != "edge":
+            late = rec.error.startswith("deadline")
+            outcome = "ok" if rec.route == "cloud" else "late" if late else "error"
+            m.agent_calls.labels(self.agent.cloud.name, outcome).inc()
 
     def _prepared(self, snap, cands) -> ShortlistResult:
         """The shortlist made during the last epoch, or the heuristic's (saying why)."""

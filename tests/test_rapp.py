@@ -69,10 +69,9 @@ def _service(xapp: Xapp, backend=None, deadline_s=0.5, **kw) -> RappService:
     cfg = RappConfig(
         xapp_grpc=f"127.0.0.1:{xapp.port}",
         a1_url=xapp.url,
-        critic="none",
         llm_deadline_s=deadline_s,
         enforce_timeout_s=1.0,
-        **kw,
+        **{"critic": "none", **kw},
     )
     svc = RappService(cfg)
     svc.agent = PlacementAgent(
@@ -420,3 +419,35 @@ def test_prefix_detection_tries_the_standard_then_osc_and_says_when_neither_answ
         none.list_types()
     with pytest.raises(ValueError, match="prefix"):
         NearRtA1("http://ric", prefix="a1-p")
+
+
+def test_routed_agent_counts_routes_and_calls_and_keeps_the_epoch_on_time(xapp):
+    """A route:EDGE,CLOUD agent in the service: every route decision and call is counted in
+    Prometheus; a slow cloud costs no epoch (the edge's answer stands)."""
+    from rapp_placement.router import RouteConfig, RoutedAgent
+
+    svc = _service(xapp, critic=None)
+    edge = Scripted(json.dumps({"shortlist": ["stay"]}))
+    cloud = Scripted(json.dumps({"shortlist": [MOVE]}))
+    svc.agent = RoutedAgent(edge, cloud, RouteConfig(policy="cloud", budget_s=0.6), deadline_s=0.6)
+    svc.agent.on_route = svc._count_route
+    ok = svc.run_epoch(2)
+    assert ok.source == "llm" and ok.shortlist == [MOVE]
+    assert _sample(svc, "haf_rapp_route_decisions_total", {"route": "cloud"}) == 1
+    assert _sample(svc, "haf_rapp_agent_calls_total", {"backend": "scripted", "outcome": "ok"}) == 2
+    cloud.delay_s = 3.0
+    slow = svc.run_epoch(3)
+    assert slow.duration_s < 1.5 and slow.shortlist == ["noop"]  # the edge's "stay"
+    assert _sample(svc, "haf_rapp_route_decisions_total", {"route": "cloud-late"}) == 1
+    assert (
+        _sample(svc, "haf_rapp_agent_calls_total", {"backend": "scripted", "outcome": "late"}) == 1
+    )
+    svc.agent.close()
+
+
+def test_config_validates_the_route_fields():
+    assert RappConfig.from_dict({"route_policy": "edge", "route_cost": 0.1}).route_cost == 0.1
+    with pytest.raises(ValueError, match="route_policy"):
+        RappConfig.from_dict({"route_policy": "sometimes"})
+    with pytest.raises(ValueError, match="lessons"):
+        RappConfig.from_dict({"lessons": 3})

@@ -318,6 +318,7 @@ def test_routing_to_a_real_server_through_the_emulated_network(state):
         assert 0.3 <= agent.link.estimate().rtt_s < 0.6
         assert agent.link.estimate().compute_s > 0
         cloud.proxy.blackhole()
+        backend.timeout_s = 1.5
         agent.route.budget_s = 1.5
         agent._cloud_busy = None
         t0 = time.perf_counter()
