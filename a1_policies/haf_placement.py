@@ -33,7 +33,14 @@ import jsonschema
 
 from proto import safejson
 from proto.errors import HafError
-from proto.observation import CLASSES, ID_PATTERN, MAX_INSTANCES, MAX_WEIGHT, ClassWeights
+from proto.observation import (
+    CLASSES,
+    ID_PATTERN,
+    MAX_INSTANCES,
+    MAX_WEIGHT,
+    ClassWeights,
+    Constraints,
+)
 
 POLICY_TYPE_ID = 21000
 POLICY_TYPE_NAME = "haf-placement"
@@ -92,6 +99,37 @@ POLICY_SCHEMA: dict[str, Any] = {
             "required": list(CLASSES),
             "properties": {
                 k: {"type": "number", "minimum": 0, "maximum": MAX_WEIGHT} for k in CLASSES
+            },
+        },
+        "constraints": {
+            "type": "object",
+            "description": "Placement rules (an operator's intent): never place `category` "
+            "on nodes of `node_kind` (`ai`: both AI categories, `any`: all), and pinned "
+            "instances only on their node. In force until a later policy sets others or this "
+            "one is deleted; migrations that break them are refused.",
+            "additionalProperties": False,
+            "properties": {
+                "avoid": {
+                    "type": "array",
+                    "maxItems": 16,
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["category", "node_kind"],
+                        "properties": {
+                            "category": {
+                                "enum": ["large-ai", "small-ai", "du", "cu-up", "ai", "any"]
+                            },
+                            "node_kind": {"type": "string", "pattern": "^[a-z][a-z0-9-]{0,31}$"},
+                        },
+                    },
+                },
+                "pin": {
+                    "type": "object",
+                    "maxProperties": 64,
+                    "propertyNames": _ID,
+                    "additionalProperties": _ID,
+                },
             },
         },
         "issued_by": {"type": "string", "maxLength": 64},
@@ -183,6 +221,10 @@ def _check_finite(obj: Any, where: str, depth: int = 0) -> None:
             _check_finite(v, f"{where}[{k}]", depth + 1)
 
 
+def constraints_of(policy: dict[str, Any]) -> Constraints | None:
+    return Constraints.of_policy(policy.get("constraints"))
+
+
 def class_weights_of(policy: dict[str, Any]) -> ClassWeights | None:
     w = policy.get("class_weights")
     return None if w is None else ClassWeights(*(float(w[k]) for k in CLASSES))
@@ -199,6 +241,7 @@ def build_policy(
     migrations: Sequence[tuple[str, str]],
     issued_by: str,
     class_weights: ClassWeights | None = None,
+    constraints: Constraints | None = None,
 ) -> dict[str, Any]:
     """A validated policy body: ``migrations`` as (instance id, destination node) pairs."""
     policy: dict[str, Any] = {
@@ -208,6 +251,13 @@ def build_policy(
     }
     if class_weights is not None:
         policy["class_weights"] = {k: getattr(class_weights, k) for k in CLASSES}
+    if constraints is not None:
+        rules: dict[str, Any] = {}
+        if constraints.avoid:
+            rules["avoid"] = [{"category": c, "node_kind": k} for c, k in constraints.avoid]
+        if constraints.pin:
+            rules["pin"] = dict(constraints.pin)
+        policy["constraints"] = rules
     return validate_policy(policy)
 
 

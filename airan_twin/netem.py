@@ -118,70 +118,75 @@ class NetemProxy:
             await cr.read()  # swallow until the client gives up
             cw.close()
             return
-        # The server sees the connection when the first bytes would reach it (rtt/2 later), not
-        # at once: a server's idle timeout must not run while the request is still "in flight".
-        first = await cr.read(_CHUNK)
-        t_first = time.monotonic()
-        await asyncio.sleep(max(0.0, t_first + self.link.rtt_s / 2 - time.monotonic()))
+        # Bytes are time-stamped as they leave the client; the server sees the connection when
+        # the first of them would reach it (rtt/2 later), not at once: its idle timeout must not
+        # run while the request is still "in flight".
+        up: asyncio.Queue = asyncio.Queue()
+        reading = asyncio.ensure_future(self._read(cr, up))
+        first = await up.get()
+        await asyncio.sleep(max(0.0, first[0] + self.link.rtt_s / 2 - time.monotonic()))
         try:
             sr, sw = await asyncio.open_connection(*self.target)
         except OSError:
+            reading.cancel()
             cw.transport.abort()
             return
+        down: asyncio.Queue = asyncio.Queue()
         try:
             await asyncio.gather(
-                self._pipe(cr, sw, "up", (t_first, first)),
-                self._pipe(sr, cw, "down"),
+                reading,
+                self._write(up, sw, "up", first),
+                self._read(sr, down),
+                self._write(down, cw, "down"),
             )
+        except (ConnectionError, OSError):
+            pass
         finally:
             sw.close()
             cw.close()
 
-    async def _pipe(
+    @staticmethod
+    async def _read(r: asyncio.StreamReader, q: asyncio.Queue) -> None:
+        """Chunks with the time they were read; an empty chunk ends the stream."""
+        while True:
+            try:
+                data = await r.read(_CHUNK)
+            except (ConnectionError, OSError):
+                data = b""
+            await q.put((time.monotonic(), data))
+            if not data:
+                return
+
+    async def _write(
         self,
-        r: asyncio.StreamReader,
+        q: asyncio.Queue,
         w: asyncio.StreamWriter,
         way: str,
         first: tuple[float, bytes] | None = None,
     ) -> None:
         """One direction: each chunk arrives ``rtt/2`` after it was read and leaves the link
-        ``len/bandwidth`` after the previous chunk left (a serial link). ``first``: a chunk
-        already read, with its read time."""
-        q: asyncio.Queue = asyncio.Queue()
-        if first is not None:
-            q.put_nowait(first)
-
-        async def reader() -> None:
-            while True:
-                data = await r.read(_CHUNK)
-                await q.put((time.monotonic(), data))
-                if not data:
+        ``len/bandwidth`` after the previous chunk left (a serial link); bytes trickle out in
+        slices of ~50 ms of the link, as on a real slow link (a server's read timeout sees them
+        coming, not one late burst)."""
+        link_free = 0.0
+        item = first
+        while True:
+            t_read, data = item if item is not None else await q.get()
+            item = None
+            if not data:
+                break
+            link_free = max(t_read + self.link.rtt_s / 2, link_free)
+            step = int(min(_CHUNK, max(64, self.link.bandwidth_bps * 0.05)))
+            for k in range(0, len(data), step):
+                piece = data[k : k + step]
+                link_free += len(piece) / self.link.bandwidth_bps
+                delay = link_free - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                if self.link.mode != "up":
                     return
-
-        async def writer() -> None:
-            link_free = 0.0
-            while True:
-                t_read, data = await q.get()
-                if not data:
-                    break
-                arrive = t_read + self.link.rtt_s / 2
-                link_free = max(arrive, link_free)
-                # Bytes trickle out in slices of ~50 ms of the link, as on a real slow link
-                # (a server's read timeout sees them coming, not one late burst).
-                step = int(min(_CHUNK, max(64, self.link.bandwidth_bps * 0.05)))
-                for k in range(0, len(data), step):
-                    piece = data[k : k + step]
-                    link_free += len(piece) / self.link.bandwidth_bps
-                    delay = link_free - time.monotonic()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
-                    if self.link.mode != "up":
-                        return
-                    w.write(piece)
-                    self.bytes[way] += len(piece)
-                    await w.drain()
-            with contextlib.suppress(OSError, RuntimeError):
-                w.write_eof()
-
-        with contextlib.suppress(ConnectionError, OSError):
-            await asyncio.gather(reader(), writer())
+                w.write(piece)
+                self.bytes[way] += len(piece)
+                await w.drain()
+        with contextlib.suppress(OSError, RuntimeError):
+            w.write_eof()

@@ -50,4 +50,13 @@ class Observation:
         through the one builder the xApp also uses (``xapp_alloc.observation``)."""
         reports = {nid: self.node_report(nid) for nid in self.nodes}
         placement = {iid: inst.node.nid for iid, inst in self.instances.items()}
-        return build_snapshot(self.cluster, reports, placement, (), self.epoch, self.q.now)
+        return build_snapshot(
+            self.cluster,
+            reports,
+            placement,
+            (),
+            self.epoch,
+            self.q.now,
+            self.class_weights,
+            self.constraints,
+        )

@@ -30,7 +30,7 @@ from airan_twin.node_alloc import NodeAllocation
 from airan_twin.observe import Observation
 from airan_twin.scenario import Category, Scenario, cluster_config
 from airan_twin.workload.stream import Workload
-from proto.observation import Snapshot
+from proto.observation import ClassWeights, Constraints, Snapshot
 from rapp_placement.candidates import Candidate, feasible_candidates
 from xapp_alloc.demand import DEFAULT_EPSILON
 
@@ -126,6 +126,9 @@ class Twin(Lifecycle, NodeAllocation, Observation):
         self.outcomes: list[list[int]] = [[0, 0] for _ in ReqClass]
         self.arrival_work: dict[str, float] = dict.fromkeys(self.instances, 0.0)
         self.epoch = 0
+        # An operator's policy in force, as the xApp would report it (issue 16: intents).
+        self.class_weights: ClassWeights | None = None
+        self.constraints: Constraints | None = None
         self.epoch_start = 0.0
         self.next_arrival = 0
         self.external: dict[str, tuple[float, float]] = {}

@@ -92,6 +92,33 @@ def sim(
     pool: PoolOpt = None,
     epsilon: EpsilonOpt = 0.0,
     asynchronous: AsyncOpt = False,
+    critic_online: Annotated[
+        bool,
+        typer.Option(
+            "--critic-online",
+            help="haf / haf-critic-only: the critic learns from each decision's realised "
+            "outcome, guarded by a held-back validation buffer (docs/critic-online.md).",
+        ),
+    ] = False,
+    critic_checkpoints: Annotated[
+        Path | None,
+        typer.Option("--critic-checkpoints", help="Folder for the online critic's versions."),
+    ] = None,
+    route_policy: Annotated[
+        str,
+        typer.Option(
+            "--route-policy",
+            help="route:EDGE,CLOUD agents: dynamic (the threshold rule), edge, cloud, "
+            "fixed[:THETA] (docs/agent.md, Routing).",
+        ),
+    ] = "dynamic",
+    cloud_cost: Annotated[
+        float, typer.Option("--cloud-cost", help="κ: a cloud call's price.", min=0.0)
+    ] = 0.05,
+    lessons: Annotated[
+        Path | None,
+        typer.Option("--lessons", help="route: the store of the cloud's answers (JSON)."),
+    ] = None,
     show_decisions: Annotated[
         bool,
         typer.Option(
@@ -112,6 +139,10 @@ def sim(
     sc = load_scenario(scenario)
     mkw = {"agent": agent, "critic": critic, "log": agent_log, "examples": examples}
     mkw |= {"pool": pool, "epsilon": epsilon, "asynchronous": asynchronous, "agent_seed": seed}
+    if agent.startswith("route:"):
+        mkw["route"] = _route_options(route_policy, cloud_cost, lessons)
+    if critic_online:
+        mkw |= {"critic_online": True, "critic_checkpoints": critic_checkpoints}
     make_method(method, sc.epoch_s, **mkw)  # validate before any work (weights, agent spec)
     if trace is not None:
         from airan_twin.workload.trace import load_trace
@@ -133,6 +164,19 @@ def sim(
     if show_decisions:
         _print_decisions(r.agent.get("epochs", []) if r.agent else [], method)
     _write_results(out, [r], "sim")
+
+
+def _route_options(policy: str, cost: float, lessons: Path | None) -> dict:
+    name, _, theta = policy.partition(":")
+    out: dict = {"policy": name, "cost": cost}
+    if theta:
+        try:
+            out["fixed_threshold"] = float(theta)
+        except ValueError:
+            raise UsageError(f"--route-policy {policy!r}: fixed:THETA needs a number") from None
+    if lessons is not None:
+        out["lessons"] = str(lessons)
+    return out
 
 
 def _print_decisions(epochs: list[dict], method: str) -> None:

@@ -310,6 +310,41 @@ class ClassWeights:
 
 
 @dataclass(frozen=True, slots=True)
+class Constraints:
+    """Placement rules in force (an operator's intent, through an A1 policy): ``avoid`` —
+    (category, node kind) pairs never to place on, with ``ai`` for both AI categories and
+    ``any`` for every category; ``pin`` — (instance, node) pairs: the instance may only be on,
+    or move to, that node."""
+
+    avoid: tuple[tuple[str, str], ...] = ()
+    pin: tuple[tuple[str, str], ...] = ()
+
+    def allows(self, category: str, instance_id: str, node_id: str, node_kind: str) -> bool:
+        """May an instance of ``category`` be placed on ``node_id`` (of ``node_kind``)?"""
+        pinned = dict(self.pin).get(instance_id)
+        if pinned is not None:
+            return node_id == pinned
+        for cat, kind in self.avoid:
+            if kind != node_kind:
+                continue
+            if (
+                cat == category
+                or cat == "any"
+                or (cat == "ai" and category in ("large-ai", "small-ai"))
+            ):
+                return False
+        return True
+
+    @classmethod
+    def of_policy(cls, doc: dict | None) -> Constraints | None:
+        """From a validated policy's (or intent's) ``avoid`` / ``pin``; None when it has none."""
+        if not doc or not (doc.get("avoid") or doc.get("pin")):
+            return None
+        avoid = tuple(sorted((a["category"], a["node_kind"]) for a in doc.get("avoid", [])))
+        return cls(avoid, tuple(sorted(doc.get("pin", {}).items())))
+
+
+@dataclass(frozen=True, slots=True)
 class NodeView:
     node_id: str
     kind: str
@@ -352,6 +387,7 @@ class Snapshot:
     nodes: tuple[NodeView, ...]
     instances: tuple[InstanceView, ...]
     class_weights: ClassWeights | None = None  # the operator's, from an A1 policy; None: default
+    constraints: Constraints | None = None  # placement rules in force (an A1 policy's)
 
     def node(self, node_id: str) -> NodeView:
         for n in self.nodes:

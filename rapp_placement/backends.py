@@ -95,6 +95,22 @@ class OllamaBackend:
             raise BackendError(f"{self.host}: {type(exc).__name__}: {exc}") from None
         return resp.message.content or ""
 
+    def chat_json(self, system: str, user: str, schema: dict, max_tokens: int = 200) -> str:
+        """One answer constrained to ``schema`` (the intent reader's call)."""
+        import httpx
+
+        try:
+            resp = self.client.chat(
+                model=self.model,
+                messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
+                format=schema,
+                options={"temperature": 0, "seed": 0, "num_predict": max_tokens},
+                think=self.think,
+            )
+        except (self._ollama.ResponseError, ConnectionError, httpx.HTTPError) as exc:
+            raise BackendError(f"{self.host}: {exc}") from None
+        return resp.message.content or ""
+
 
 class OpenAIBackend:
     """Any OpenAI-compatible chat-completions server (llama.cpp's, vLLM's, a hosted API):
@@ -127,8 +143,6 @@ class OpenAIBackend:
         return f"openai:{self.model}"
 
     def complete(self, prompt: Prompt) -> str:
-        import httpx
-
         body = {
             "model": self.model,
             "messages": [
@@ -144,6 +158,25 @@ class OpenAIBackend:
         }
         if self.logprobs:
             body["logprobs"] = True
+        return self._post(body)
+
+    def chat_json(self, system: str, user: str, schema: dict, max_tokens: int = 200) -> str:
+        """One answer constrained to ``schema`` (the intent reader's call)."""
+        body = {
+            "model": self.model,
+            "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}],
+            "temperature": 0,
+            "max_tokens": max_tokens,
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": "answer", "schema": schema, "strict": True},
+            },
+        }
+        return self._post(body)
+
+    def _post(self, body: dict) -> str:
+        import httpx
+
         try:
             resp = httpx.post(
                 f"{self.url}/v1/chat/completions",
@@ -267,6 +300,23 @@ class EmbeddedBackend:
         """Load the model now (a service does it at start, not in its first epoch)."""
         with self._lock:
             self._load()
+
+    def chat_json(self, system: str, user: str, schema: dict, max_tokens: int = 200) -> str:
+        """One answer constrained to ``schema`` (the intent reader's call)."""
+        request = {
+            "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}],
+            "temperature": 0,
+            "max_tokens": max_tokens,
+            "response_format": {"type": "json_schema", "json_schema": {"schema": schema}},
+        }
+        with self._lock:
+            server = self._load()
+            try:
+                with machine_llm_lock():
+                    out = server.handle_chat_completions(request)
+                return out["choices"][0]["message"]["content"] or ""
+            except Exception as exc:
+                raise BackendError(f"llama.cpp: {exc}") from None
 
     def complete(self, prompt: Prompt) -> str:
         with self._lock:

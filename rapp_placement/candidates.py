@@ -42,8 +42,12 @@ def migration_id(instance_id: str, dst: str) -> str:
 def feasible_candidates(
     snap: Snapshot, eligible: Iterable[str] = DEFAULT_ELIGIBLE
 ) -> list[Candidate]:
-    """The no-op first, then migrations in snapshot order (instances, then nodes)."""
+    """The no-op first, then migrations in snapshot order (instances, then nodes).
+
+    Placement rules in force (``snap.constraints``: an operator's avoid rules and pins) are
+    honoured: no move onto a node they forbid for the instance."""
     allowed = frozenset(eligible)
+    rules = snap.constraints
     out = [Candidate(NOOP)]
     for inst in snap.instances:
         if inst.migrating or inst.category not in allowed:
@@ -51,6 +55,10 @@ def feasible_candidates(
         need = inst.weights + inst.kv
         for node in snap.nodes:
             if node.node_id == inst.node_id:
+                continue
+            if rules is not None and not rules.allows(
+                inst.category, inst.instance_id, node.node_id, node.kind
+            ):
                 continue
             # Test eq. (4) in its own form: ``cap - used - need`` can round below zero when
             # ``used + need <= cap`` holds exactly (tiny KV on a full node).

@@ -45,7 +45,7 @@ from prometheus_client import (
 
 from a1_policies.haf_placement import build_policy, policy_id
 from proto import haf_pb2, haf_pb2_grpc
-from proto.errors import ConfigError
+from proto.errors import ConfigError, InputError
 from proto.wire import from_proto
 from rapp_placement.a1client import A1Error, A1Target, NearRtA1, Pms, Retry, wait_enforced
 from rapp_placement.agent import BackendError, ShortlistResult, heuristic_shortlist
@@ -269,7 +269,10 @@ class RappService:
         if msg.epoch >= epoch:
             # The xApp already applied a policy of this epoch (we pushed it, then restarted).
             return EpochResult(epoch, "already-decided", detail=f"xApp at epoch {msg.epoch}")
-        snap = replace(from_proto(msg), epoch=epoch)  # the prompt is seeded by the epoch k
+        try:
+            snap = replace(from_proto(msg), epoch=epoch)  # the prompt is seeded by the epoch k
+        except InputError as exc:
+            return EpochResult(epoch, "no-snapshot", detail=f"xApp: {exc}")
         cands = feasible_candidates(snap, self.cfg.eligible)
         prepared = self._prepared(snap, cands) if self._thinker is not None else None
         d = decide(self.agent, self.critic, snap, cands, self.cfg.epoch_s, prepared)

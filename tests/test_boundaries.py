@@ -686,3 +686,21 @@ def test_a_deep_body_over_rest_is_a_400_not_a_500(rest):
         headers={"Content-Type": "application/json"},
     )
     assert r.status_code == 400 and "nested" in r.json()["detail"]
+
+
+def test_placement_rules_are_enforced_reported_and_lifted():
+    """An operator's constraints (issue 16): a later migration that breaks them is refused
+    naming the rule; the snapshot carries them to the rApp; deleting the policy lifts them."""
+    core = primed()
+    rules = {"pin": {"large-ai-1": core.placement["large-ai-1"]}}
+    pol = {"epoch": 0, "migrations": [], "constraints": rules}
+    assert resp(core.handle(xc.A1_POLICY_REQ, a1(pol, iid="rules"), 2.0))["status"] == "OK"
+    move = {"epoch": 5, "migrations": [{"instance_id": "large-ai-1", "to_node": "gpu-heavy-1"}]}
+    ans = resp(core.handle(xc.A1_POLICY_REQ, a1(move, iid="m"), 2.0))
+    assert ans["status"] == "ERROR" and "placement rules" in ans["reason"]
+    snap = from_proto(core.snapshot(2.0))
+    assert snap.constraints is not None
+    assert snap.constraints.pin == (("large-ai-1", core.placement["large-ai-1"]),)
+    core.handle(xc.A1_POLICY_REQ, a1(None, "DELETE", "rules"), 2.1)
+    assert from_proto(core.snapshot(2.1)).constraints is None
+    assert resp(core.handle(xc.A1_POLICY_REQ, a1(move, iid="m"), 2.2))["status"] == "OK"

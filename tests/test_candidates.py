@@ -80,3 +80,30 @@ def test_tiny_kv_on_a_full_node_is_feasible_with_zero_headroom():
     cands = feasible_candidates(Snapshot(0.0, 1, nodes, (inst,)))
     assert [c.cid for c in cands] == [NOOP, "mig:i7:n1"]
     assert cands[1].dst_mem_headroom_after == 0.0
+
+
+def test_candidates_honour_the_placement_rules_in_force(state):
+    """An operator's avoid rules and pins (issue 16) remove the moves they forbid, and only
+    those."""
+    from dataclasses import replace
+
+    from proto.observation import Constraints
+
+    snap, cands = state
+    llm = next(i for i in snap.instances if i.category == "large-ai")
+    kind = next(n.kind for n in snap.nodes if n.node_id != llm.node_id)
+    pin_to = next(n.node_id for n in snap.nodes if n.node_id != llm.node_id)
+    rules = Constraints(avoid=(("ai", kind),), pin=((llm.instance_id, pin_to),))
+    ruled = feasible_candidates(replace(snap, constraints=rules))
+    kinds = {n.node_id: n.kind for n in snap.nodes}
+    cats = {i.instance_id: i.category for i in snap.instances}
+    for c in ruled[1:]:
+        assert not (cats[c.instance_id] in ("large-ai", "small-ai") and kinds[c.dst] == kind)
+        assert c.instance_id != llm.instance_id or c.dst == pin_to
+    allowed = [
+        c
+        for c in cands[1:]
+        if rules.allows(cats[c.instance_id], c.instance_id, c.dst, kinds[c.dst])
+    ]
+    assert [c.cid for c in ruled[1:]] == [c.cid for c in allowed]
+    assert len(ruled) < len(cands)

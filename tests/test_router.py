@@ -337,3 +337,12 @@ def test_routing_to_a_real_server_through_the_emulated_network(state):
     finally:
         agent.close()
         cloud.stop()
+
+
+def test_netem_a_request_costs_one_round_trip_not_more(origin):
+    """Headers and body written separately still leave the client together: one RTT."""
+    with NetemProxy("127.0.0.1", origin, Link(1.0, 1e9)) as px:
+        t0 = time.perf_counter()
+        httpx.post(px.url + "/x", content=b"y" * 4000)
+        took = time.perf_counter() - t0
+    assert 1.0 <= took < 1.3

@@ -37,12 +37,14 @@ from a1_policies.haf_placement import (
     POLICY_TYPE_ID,
     PolicyError,
     class_weights_of,
+    constraints_of,
     parse_policy_request,
 )
 from proto import haf_pb2, safejson
 from proto.observation import (
     ClassWeights,
     ClusterConfig,
+    Constraints,
     InstanceConfig,
     InstanceMeasurement,
     NodeConfig,
@@ -146,6 +148,7 @@ class XappCore:
         self.applied: OrderedDict[int, str] = OrderedDict()  # epoch -> its migrations (JSON)
         self.moved_at: dict[str, int] = {}  # instance -> epoch of the last policy that moved it
         self.weights: OrderedDict[str, ClassWeights] = OrderedDict()  # policy id -> J weights
+        self.rules: OrderedDict[str, Constraints] = OrderedDict()  # policy id -> placement rules
         self.pending: dict[str, list[haf_pb2.MigrationCommand]] = {}  # source node -> commands
         self.counters = Counters()
         self.last_infeasible: dict[str, bool] = {}  # node -> was its last allocation infeasible
@@ -276,6 +279,7 @@ class XappCore:
         if req.operation == "DELETE":
             self.policies.pop(iid, None)
             self.weights.pop(iid, None)
+            self.rules.pop(iid, None)
             self.counters.policies_deleted += 1
             return [self._resp(iid, "DELETED")]
         policy = req.policy
@@ -293,6 +297,10 @@ class XappCore:
         self.weights.pop(iid, None)
         if weights is not None:
             self.weights[iid] = weights  # the latest policy with weights is in force
+        rules = constraints_of(policy)
+        self.rules.pop(iid, None)
+        if rules is not None:
+            self.rules[iid] = rules  # likewise the latest placement rules
         self.counters.policies_applied += 1
         return [self._resp(iid, "OK")]
 
@@ -339,6 +347,14 @@ class XappCore:
                 raise _Refused(f"placement.{inst}: unknown node {node!r}")
         if self.policies.get(iid) == policy:
             return None  # an identical retry (epoch 0 too): already done
+        rules = constraints_of(policy) or self.constraints
+        for k, (inst, dst) in enumerate(migrations):
+            cat = self.instances[inst].category
+            if rules is not None and not rules.allows(cat, inst, dst, self.nodes[dst].kind):
+                raise _Refused(
+                    f"migrations[{k}]: {inst} onto {dst} ({self.nodes[dst].kind}) breaks the "
+                    "placement rules in force"
+                )
         if not migrations:
             self._check_target(target, self.placement)
             return None  # moves nothing: no epoch to order (weights, a placement check)
@@ -440,6 +456,11 @@ class XappCore:
         """The J weights in force: those of the latest applied policy that has them."""
         return next(reversed(self.weights.values()), None)
 
+    @property
+    def constraints(self) -> Constraints | None:
+        """The placement rules in force: those of the latest applied policy that has them."""
+        return next(reversed(self.rules.values()), None)
+
     def snapshot(self, now: float) -> haf_pb2.StateSnapshot:
         """The rApp's snapshot (``xapp_alloc.observation.build_snapshot``) from the last good
         report of every node, the placement and the migrations in progress."""
@@ -452,5 +473,6 @@ class XappCore:
             self.epoch,
             now,
             self.class_weights,
+            self.constraints,
         )
         return to_proto(snap)

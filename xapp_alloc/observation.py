@@ -22,6 +22,7 @@ from collections.abc import Collection, Mapping, Sequence
 from proto.observation import (
     ClassWeights,
     ClusterConfig,
+    Constraints,
     InstanceMeasurement,
     InstanceView,
     NodeView,
@@ -39,6 +40,7 @@ def build_snapshot(
     epoch: int,
     time: float,
     class_weights: ClassWeights | None = None,
+    constraints: Constraints | None = None,
 ) -> Snapshot:
     """The snapshot of ``config``'s cluster from each node's latest validated report.
 
@@ -121,4 +123,4 @@ def build_snapshot(
                 m.arrival_work_rate if m else 0.0,
             )
         )
-    return Snapshot(time, epoch, tuple(nodes), tuple(insts), class_weights)
+    return Snapshot(time, epoch, tuple(nodes), tuple(insts), class_weights, constraints)
