@@ -92,7 +92,7 @@ def test_candidates_honour_the_placement_rules_in_force(state):
     snap, cands = state
     llm = next(i for i in snap.instances if i.category == "large-ai")
     kind = next(n.kind for n in snap.nodes if n.node_id != llm.node_id)
-    pin_to = next(n.node_id for n in snap.nodes if n.node_id != llm.node_id)
+    pin_to = next(n.node_id for n in snap.nodes if n.node_id != llm.node_id and n.kind != kind)
     rules = Constraints(avoid=(("ai", kind),), pin=((llm.instance_id, pin_to),))
     ruled = feasible_candidates(replace(snap, constraints=rules))
     kinds = {n.node_id: n.kind for n in snap.nodes}
