@@ -1098,6 +1098,7 @@ def alloc_demo(scenario: ScenarioOpt = None, seed: SeedOpt = 1) -> None:
 from haf import a1_cli as _a1_cli  # noqa: E402,F401
 from haf import agent_cli as _agent_cli  # noqa: E402,F401
 from haf import caora_cli as _caora_cli  # noqa: E402,F401
+from haf import intent_cli as _intent_cli  # noqa: E402,F401
 from haf import loop_cli as _loop_cli  # noqa: E402,F401
 
 
