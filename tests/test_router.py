@@ -311,7 +311,12 @@ def test_routing_to_a_real_server_through_the_emulated_network(state):
             probe_url=cloud.url,
             deadline_s=20.0,
         )
-        agent.shortlist(snap, cands, 0)  # also warms the server up
+        from rapp_placement.prompt import build_prompt
+
+        backend.timeout_s = 300  # the first call reads the whole prompt: slow on a busy machine
+        backend.complete(build_prompt(snap, cands, 0, 3, []))  # warm the server up
+        backend.timeout_s = 30
+        agent.shortlist(snap, cands, 0)
         time.sleep(1.0)  # the background probe lands
         res = agent.shortlist(snap, cands, 1)
         assert agent.last_route.route == "cloud" and res.backend == "openai:smollm2"
