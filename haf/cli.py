@@ -562,8 +562,11 @@ def critic_shift(
             "../shared/data, if there).",
         ),
     ] = None,
-    horizon: HorizonOpt = 1000.0,
+    horizon: HorizonOpt = 500.0,
     seed: SeedOpt = 3,
+    every: Annotated[
+        int, typer.Option("--every", help="Judge every k-th epoch against the oracle.", min=1)
+    ] = 5,
     topology_seed: Annotated[
         int, typer.Option("--topology-seed", help="Seed of the unseen generated topology.")
     ] = 7777,
@@ -611,6 +614,7 @@ def critic_shift(
                     seed,
                     horizon,
                     checkpoints=ck,
+                    every=every,
                     progress=lambda t, task=task, bar=bar: bar.update(task, completed=t),
                 )
             rows.append(r)
@@ -744,6 +748,14 @@ app.add_typer(exp_app, name="experiment")
 
 SeedsOpt = Annotated[str, typer.Option("--seeds", help="Comma-separated seeds.")]
 WorkersOpt = Annotated[int, typer.Option("--workers", help="Parallel runs.", min=1)]
+RayOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ray",
+        help="Run each job as a Ray task: 'local' (a Ray runtime here with --workers CPUs) or "
+        "a cluster address (HOST:6379, ray://HOST:10001). Needs pip install '.[ray]'.",
+    ),
+]
 
 #: Table II of the paper (overall % and large/total migrations, with and without critic).
 PAPER_TABLE2 = {
@@ -771,7 +783,9 @@ def _setting(scenario: Path | None, trace: Path | None) -> tuple[object, str, bo
     return sc, f"{sc.name}, {workload}", paper and (trace is None or "conv" in trace.name.lower())
 
 
-def _run_experiment(name: str, jobs: list, workers: int, out: Path | None, sc=None):
+def _run_experiment(
+    name: str, jobs: list, workers: int, out: Path | None, sc=None, ray: str | None = None
+):
     from rich.progress import MofNCompleteColumn, TextColumn
 
     from airan_twin.experiments import aggregate, run_jobs
@@ -783,7 +797,7 @@ def _run_experiment(name: str, jobs: list, workers: int, out: Path | None, sc=No
         def done(n, job, res):
             bar.update(task, completed=n, last=f"{res.method} rho={job.rho:g} seed={job.seed}")
 
-        results = run_jobs(sc, jobs, workers, done)
+        results = run_jobs(sc, jobs, workers, done, ray=ray)
     rows = aggregate(results)
     if out is not None:
         import json
@@ -807,6 +821,7 @@ def exp_table3(
     agent: AgentOpt = "heuristic",
     trace: TraceOpt = None,
     workers: WorkersOpt = 2,
+    ray: RayOpt = None,
     out: OutOpt = Path("runs/experiments"),
     critic: CriticOpt = None,
     scenario: ScenarioOpt = None,
@@ -830,7 +845,7 @@ def exp_table3(
         str(critic) if critic else None,
         oracle,
     )
-    rows = _run_experiment("table3", jobs, workers, out, sc)
+    rows = _run_experiment("table3", jobs, workers, out, sc, ray)
     rows.sort(key=lambda r: REGISTRY[r.label].order if r.label in REGISTRY else 999)
     title = f"Table III on the twin ({setting}; rho=0.9, agent={agent})"
     console.print(aggregate_table(title, rows, PAPER_TABLE3 if paper else None))
@@ -859,6 +874,7 @@ def exp_table2(
     seeds: SeedsOpt = "1",
     horizon: HorizonOpt = 300.0,
     workers: WorkersOpt = 2,
+    ray: RayOpt = None,
     out: OutOpt = Path("runs/experiments"),
     critic: CriticOpt = None,
     scenario: ScenarioOpt = None,
@@ -887,7 +903,7 @@ def exp_table2(
         asynchronous,
         oracle,
     )
-    rows = _run_experiment("table2", jobs, workers, out, sc)
+    rows = _run_experiment("table2", jobs, workers, out, sc, ray)
     rows.sort(key=lambda r: r.label)
     t = Table(
         title=f"Table II on the twin ({setting}; rho=0.9"
@@ -930,6 +946,7 @@ def exp_sweep(
     ] = "0.3,0.5,0.7,0.9,1.1,1.3,1.5",
     agent: AgentOpt = "heuristic",
     workers: WorkersOpt = 2,
+    ray: RayOpt = None,
     out: OutOpt = Path("runs/experiments"),
     critic: CriticOpt = None,
     scenario: ScenarioOpt = None,
@@ -951,7 +968,7 @@ def exp_sweep(
         critic=str(critic) if critic else None,
         trace=str(trace) if trace else None,
     )
-    rows = _run_experiment("sweep", jobs, workers, out, sc)
+    rows = _run_experiment("sweep", jobs, workers, out, sc, ray)
     rows.sort(key=lambda r: (r.rho, r.label))
     t = Table(title=f"Load sweep: overall fulfilment % ({setting}; agent={agent})")
     t.add_column("rho", justify="right")

@@ -1,0 +1,46 @@
+"""Experiments on Ray (issue 17): the same jobs give the same results as the serial run."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import pytest
+
+from airan_twin.experiments import Job, run_jobs
+from airan_twin.scenario import load_scenario
+from proto.errors import InputError
+
+ray = pytest.importorskip("ray", reason="Ray is the optional extra: pip install '.[ray]'")
+
+
+def _key(results):
+    out = {}
+    for job, res in results:
+        d = asdict(res)
+        d.pop("wall_s")  # the only field that is a measurement of this machine, not the run
+        out[(job.method, job.rho, job.seed)] = d
+    return out
+
+
+def test_a_small_sweep_on_a_local_ray_runtime_equals_the_serial_run():
+    sc = load_scenario()
+    jobs = [
+        Job(m, rho, seed, horizon=30.0)
+        for m in ("haf-static", "round-robin")
+        for rho in (0.5, 0.9)
+        for seed in (1,)
+    ]
+    serial = run_jobs(sc, jobs, workers=1)
+    seen = []
+    on_ray = run_jobs(sc, jobs, workers=2, on_done=lambda n, j, r: seen.append(n), ray="local")
+    assert _key(on_ray) == _key(serial)
+    assert seen == [1, 2, 3, 4]  # the progress callback counts finished tasks
+    assert not ray.is_initialized()  # the runtime it started is shut down
+
+
+def test_without_ray_installed_the_option_says_how_to_get_it(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if the extra were not installed
+    with pytest.raises(InputError, match=r"pip install '\.\[ray\]'"):
+        run_jobs(load_scenario(), [Job("haf-static", 0.9, 1, horizon=5.0)], ray="local")
