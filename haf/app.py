@@ -86,7 +86,8 @@ AgentOpt = Annotated[
     typer.Option(
         "--agent",
         help="LLM agent of haf/haf-nocritic: heuristic, embedded[:MODEL] (local llama.cpp; "
-        "haf agent models), ollama[:MODEL[@HOST]], openai:MODEL@URL or replay:LOG.jsonl.",
+        "haf agent models), ollama[:MODEL[@HOST]], openai:MODEL@URL, replay:LOG.jsonl, or "
+        "route:EDGE,CLOUD (the edge answers, the cloud is asked when it pays; docs/agent.md).",
     ),
 ]
 CriticOpt = Annotated[
