@@ -130,9 +130,21 @@ def rapp_cmd(
     agent: Annotated[
         str,
         typer.Option(
-            "--agent", help="heuristic, embedded[:MODEL], ollama[:MODEL[@HOST]], replay:PATH."
+            "--agent",
+            help="heuristic, embedded[:MODEL], ollama[:MODEL[@HOST]], openai:MODEL@URL, "
+            "replay:PATH, route:EDGE,CLOUD.",
         ),
     ] = "heuristic",
+    route_policy: Annotated[
+        str,
+        typer.Option("--route-policy", help="route: agents: dynamic, edge, cloud or fixed."),
+    ] = "dynamic",
+    cloud_cost: Annotated[
+        float, typer.Option("--cloud-cost", help="route: a cloud call's price κ.", min=0.0)
+    ] = 0.05,
+    lessons: Annotated[
+        Path | None, typer.Option("--lessons", help="route: store of the cloud's answers.")
+    ] = None,
     llm_deadline: Annotated[
         float, typer.Option("--llm-deadline", help="LLM budget per epoch, s.", min=0.01)
     ] = 2.0,
@@ -199,6 +211,9 @@ def rapp_cmd(
                 examples=examples,
                 pool=str(pool) if pool else None,
                 critic=critic,
+                route_policy=route_policy,
+                route_cost=cloud_cost,
+                lessons=str(lessons) if lessons else None,
             )
         )
     svc = RappService(cfg)
