@@ -570,6 +570,12 @@ def critic_shift(
     topology_seed: Annotated[
         int, typer.Option("--topology-seed", help="Seed of the unseen generated topology.")
     ] = 7777,
+    topology_nodes: Annotated[
+        int, typer.Option("--topology-nodes", help="Its node count (4-9).", min=2, max=9)
+    ] = 5,
+    settings_opt: Annotated[
+        str, typer.Option("--settings", help="paper, unseen or both.")
+    ] = "both",
     out: Annotated[Path, typer.Option("--out", help="Folder for JSON, PNG, checkpoints.")] = Path(
         "results/critic-shift"
     ),
@@ -594,10 +600,14 @@ def critic_shift(
     from airan_twin.workload.trace import load_trace
 
     load_trace(trace)  # fail fast, with file:line
-    settings = {
-        "paper testbed, code": load_scenario(),
-        f"gen{topology_seed}, code": generate(topology_seed),
-    }
+    if settings_opt not in ("paper", "unseen", "both"):
+        raise UsageError("--settings must be paper, unseen or both")
+    settings = {}
+    if settings_opt in ("paper", "both"):
+        settings["paper testbed, code"] = load_scenario()
+    if settings_opt in ("unseen", "both"):
+        unseen = generate(topology_seed, nodes=topology_nodes)
+        settings[f"gen{topology_seed} ({topology_nodes} nodes), code"] = unseen
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for name, sc in settings.items():
@@ -618,6 +628,8 @@ def critic_shift(
                     progress=lambda t, task=task, bar=bar: bar.update(task, completed=t),
                 )
             rows.append(r)
+            # Written after every run: a long experiment keeps what it has measured.
+            (out / "critic-shift.json").write_text(json.dumps([asdict(x) for x in rows], indent=1))
     t = Table(
         title=f"Critic under shift: regret to the oracle per 50 epochs (J points), seed {seed}"
     )
