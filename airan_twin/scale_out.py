@@ -34,8 +34,8 @@ def ray_runtime(address: str, workers: int) -> Iterator:
                 ray.init(num_cpus=workers, **kw)
             else:
                 ray.init(address=address, **kw)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise InputError(f"--ray {address}: cannot connect: {exc}") from None
+        except Exception as exc:  # Ray raises plain Exception when its node does not start
+            raise InputError(f"--ray {address}: Ray did not start or connect: {exc}") from None
     try:
         yield ray
     finally:
