@@ -276,6 +276,14 @@ def commit_index(adv: np.ndarray, adv_sd: np.ndarray, kappa: float, margin: floa
     return best + 1 if lcb[best] > margin else 0
 
 
+def best_action(critic, snap: Snapshot, candidates: Sequence[Candidate], epoch_s: float = 5.0):
+    """What ``critic``'s commit rule takes over *every* candidate (the no-op first, so ties
+    and vetoes keep it): the critic alone, and the yardstick of an agent's shortlist."""
+    pool = sorted(candidates, key=lambda c: not c.is_noop)
+    k, _ = critic.choose(snap, pool, epoch_s)
+    return pool[k]
+
+
 @dataclass
 class Critic:
     """A frozen critic ensemble: ``predict`` rates per class, ``score`` J (11) per candidate,

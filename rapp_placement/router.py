@@ -184,6 +184,11 @@ class RoutedAgent(PlacementAgent):
     def name(self) -> str:
         return f"route({super().name},{self.cloud.name})"
 
+    @property
+    def edge_result(self) -> ShortlistResult | None:
+        """The edge's answer of the latest epoch (``last`` is the one used)."""
+        return self._edge_res
+
     # --- quality estimates -------------------------------------------------------------------
     @staticmethod
     def _bin(conf: float) -> int:

@@ -51,7 +51,7 @@ from rapp_placement.a1client import A1Error, A1Target, NearRtA1, Pms, Retry, wai
 from rapp_placement.agent import BackendError, ShortlistResult, heuristic_shortlist
 from rapp_placement.backends import make_agent
 from rapp_placement.candidates import DEFAULT_ELIGIBLE, feasible_candidates
-from rapp_placement.critic import WEIGHTS_PATH, Critic
+from rapp_placement.critic import WEIGHTS_PATH, Critic, best_action
 from rapp_placement.decision import decide
 
 log = logging.getLogger(__name__)
@@ -277,9 +277,8 @@ class RappService:
         prepared = self._prepared(snap, cands) if self._thinker is not None else None
         d = decide(self.agent, self.critic, snap, cands, self.cfg.epoch_s, prepared)
         if self.critic is not None and hasattr(self.agent, "on_route"):
-            pool = sorted(cands, key=lambda c: not c.is_noop)  # the router learns quality
-            k, _ = self.critic.choose(snap, pool, self.cfg.epoch_s)
-            self.agent.feedback(pool[k].cid)
+            # The router learns each agent's quality from the critic's best over all.
+            self.agent.feedback(best_action(self.critic, snap, cands, self.cfg.epoch_s).cid)
         if self._thinker is not None:  # think about epoch k+1 on this snapshot
             self._next = self._thinker.submit(self.agent.shortlist, snap, cands, epoch)
         if d.source == "llm" or d.source == "fallback":
@@ -300,9 +299,10 @@ class RappService:
     def _count_route(self, rec) -> None:
         m = self.metrics
         m.routes.labels(rec.route).inc()
-        edge = self.agent.backend.name if self.agent.backend is not None else "heuristic"
-        edge_ok = self.agent._edge_res is not None and self.agent._edge_res.source == "llm"
-        m.agent_calls.labels(edge, "ok" if edge_ok else "error").inc()
+        edge_name = self.agent.backend.name if self.agent.backend is not None else "heuristic"
+        edge = self.agent.edge_result
+        edge_ok = edge is not None and edge.source == "llm"
+        m.agent_calls.labels(edge_name, "ok" if edge_ok else "error").inc()
         if rec.route != "edge":
             late = rec.error.startswith("deadline")
             outcome = "ok" if rec.route == "cloud" else "late" if late else "error"

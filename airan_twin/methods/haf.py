@@ -12,7 +12,7 @@ from proto.observation import Snapshot
 from rapp_placement.agent import PlacementAgent, ShortlistResult
 from rapp_placement.backends import make_agent
 from rapp_placement.candidates import Candidate
-from rapp_placement.critic import DEFAULT_CLASS_WEIGHTS, Critic, features
+from rapp_placement.critic import DEFAULT_CLASS_WEIGHTS, Critic, best_action, features
 from rapp_placement.critic_online import OnlineCritic
 from rapp_placement.decision import decide
 from rapp_placement.experience import experience_of
@@ -133,9 +133,7 @@ class Haf(Method):
         """What the critic would commit over every candidate (the agent's quality measure)."""
         if self.critic is None:
             return "noop"
-        pool = sorted(candidates, key=lambda c: not c.is_noop)
-        k, _ = self.critic.choose(snap, pool, self.epoch_s)
-        return pool[k].cid
+        return best_action(self.critic, snap, candidates, self.epoch_s).cid
 
     def _learn(self, snap: Snapshot, d, routed: str = "") -> None:
         """Experience (for the agent's pool) and critic samples (online critic) from decisions
@@ -229,15 +227,14 @@ class HafCriticOnly(Method):
         self.twin = twin
 
     def decide(self, snap: Snapshot, candidates: list[Candidate]) -> Candidate | None:
-        pool = sorted(candidates, key=lambda c: not c.is_noop)  # the no-op first (stable)
-        k, _ = self.critic.choose(snap, pool, self.epoch_s)
-        self.scored += len(pool)
+        choice = best_action(self.critic, snap, candidates, self.epoch_s)
+        self.scored += len(candidates)
         if self.online is not None and self.twin is not None:
             for (s0, c0), y, m in self.outcomes.matured(self.twin):
                 self.online.observe(features(s0, c0, self.epoch_s), y, m)
-            self.outcomes.push(self.twin, (snap, pool[k]))
-        self.epochs.append({"epoch": snap.epoch, "committed": pool[k].cid})
-        return None if pool[k].is_noop else pool[k]
+            self.outcomes.push(self.twin, (snap, choice))
+        self.epochs.append({"epoch": snap.epoch, "committed": choice.cid})
+        return None if choice.is_noop else choice
 
     def summary(self) -> dict:
         out: dict = {"agent": "none (critic over all candidates)", "scored": self.scored}
