@@ -38,6 +38,7 @@ from proto.observation import (
     ID_PATTERN,
     MAX_INSTANCES,
     MAX_WEIGHT,
+    VARIANT_PATTERN,
     ClassWeights,
     Constraints,
 )
@@ -55,6 +56,8 @@ MAX_REQUEST_BYTES = 64 * 1024
 MAX_REQUEST_DEPTH = 8
 
 _ID = {"type": "string", "pattern": ID_PATTERN}
+_VARIANT = {"type": "string", "pattern": VARIANT_PATTERN}
+MAX_ADMISSIONS = 4
 _INSTANCE_ID = re.compile(INSTANCE_ID_PATTERN)
 
 POLICY_SCHEMA: dict[str, Any] = {
@@ -129,6 +132,32 @@ POLICY_SCHEMA: dict[str, Any] = {
                     "maxProperties": 64,
                     "propertyNames": _ID,
                     "additionalProperties": _ID,
+                },
+            },
+        },
+        "variants": {
+            "type": "object",
+            "description": "AI service variant per instance (e.g. int4): the instance "
+            "reconfigures in place for its window, like a migration; memory (4) is checked "
+            "with the new weights. Variants are those the xApp's config offers.",
+            "maxProperties": MAX_MIGRATIONS,
+            "propertyNames": _ID,
+            "additionalProperties": _VARIANT,
+        },
+        "admit": {
+            "type": "array",
+            "maxItems": MAX_ADMISSIONS,
+            "description": "New AI service instances to start: each loads on its node for its "
+            "category's window and serves after that (memory (4) checked).",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["instance_id", "category", "node"],
+                "properties": {
+                    "instance_id": _ID,
+                    "category": {"enum": ["large-ai", "small-ai"]},
+                    "node": _ID,
+                    "variant": _VARIANT,
                 },
             },
         },
@@ -242,8 +271,12 @@ def build_policy(
     issued_by: str,
     class_weights: ClassWeights | None = None,
     constraints: Constraints | None = None,
+    variants: dict[str, str] | None = None,
+    admit: Sequence[dict[str, str]] = (),
 ) -> dict[str, Any]:
-    """A validated policy body: ``migrations`` as (instance id, destination node) pairs."""
+    """A validated policy body: ``migrations`` as (instance id, destination node) pairs;
+    ``variants`` instance → variant; ``admit`` new instances (instance_id, category, node,
+    variant)."""
     policy: dict[str, Any] = {
         "epoch": epoch,
         "migrations": [{"instance_id": i, "to_node": n} for i, n in migrations],
@@ -258,6 +291,10 @@ def build_policy(
         if constraints.pin:
             rules["pin"] = dict(constraints.pin)
         policy["constraints"] = rules
+    if variants:
+        policy["variants"] = dict(sorted(variants.items()))
+    if admit:
+        policy["admit"] = [dict(a) for a in admit]
     return validate_policy(policy)
 
 

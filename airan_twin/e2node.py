@@ -182,28 +182,51 @@ class E2Loop:
         """A placement decision of this epoch, as the A1 policy that carries it to the xApp."""
         self.push_policy(self.twin.epoch, [(choice.instance_id, choice.dst)])  # type: ignore[list-item]
 
-    def push_policy(self, epoch: int, migrations: list[tuple[str, str]]) -> None:
+    def push_policy(
+        self,
+        epoch: int,
+        migrations: list[tuple[str, str]],
+        variants: dict[str, str] | None = None,
+        admit: list[dict[str, str]] | None = None,
+    ) -> None:
         """An A1 CREATE as the OSC mediator sends it (all-string fields)."""
-        policy = build_policy(epoch, migrations, "haf-twin")
+        policy = build_policy(epoch, migrations, "haf-twin", variants=variants, admit=admit or ())
         body = policy_request("CREATE", policy_id(epoch), policy)
         self.deliver(xc.A1_POLICY_REQ, body, xc.POLICY_TYPE_ID)
+
+    def _carry_out(self, mig: haf_pb2.MigrationCommand) -> None:
+        """One command of the xApp, as the E2 node carries it out: a migration, a variant
+        change in place, or the start of a new instance (issue 16). An E2 node refuses what
+        it cannot do (counted), it does not fail."""
+        twin, now = self.twin, self.twin.now
+        if mig.category:
+            try:
+                twin.admit(mig.instance_id, mig.category, mig.to_node, mig.variant)
+            except ValueError as exc:
+                self.refused_migrations += 1
+                log.warning("E2 node %s refused to start %s: %s", mig.to_node, mig.instance_id, exc)
+                return
+            self.catalogue = list(twin.instances)  # its measurements are reported from now on
+            return
+        inst = twin.instances.get(mig.instance_id)
+        dst = twin.nodes.get(mig.to_node)
+        if inst is None or dst is None or inst.is_migrating(now):
+            self.refused_migrations += 1
+            return
+        if inst.node is dst and mig.variant in ("", inst.variant):
+            self.refused_migrations += 1  # nothing to do
+            return
+        try:
+            twin.start_migration(inst, dst, now, mig.variant)
+        except ValueError as exc:
+            self.refused_migrations += 1
+            log.warning("E2 node refused %s -> %s: %s", mig.instance_id, mig.to_node, exc)
 
     def _apply(self, out: xc.Message) -> None:
         if out.mtype == xc.RIC_CONTROL_REQ:
             ctl = haf_pb2.E2smHafControl.FromString(codec.decode_control(out.payload))
             for mig in ctl.migrations:
-                inst = self.twin.instances[mig.instance_id]
-                if inst.node.nid == mig.to_node or inst.is_migrating(self.twin.now):
-                    self.refused_migrations += 1  # an E2 node refuses what it cannot do
-                    continue
-                self.twin.apply(
-                    Candidate(
-                        f"mig:{mig.instance_id}:{mig.to_node}",
-                        mig.instance_id,
-                        inst.node.nid,
-                        mig.to_node,
-                    )
-                )
+                self._carry_out(mig)
             shares = {
                 a.instance_id: (a.gpu_flops, a.cpu_cores)
                 for a in ctl.allocations

@@ -64,6 +64,7 @@ class Req:
         "fulfilled",
         "inst",
         "kv",
+        "quality",
         "residual",
         "rid",
         "stage",
@@ -102,6 +103,7 @@ class Req:
         self.state = Req.PENDING
         self.end = -1.0
         self.fulfilled = False
+        self.quality = 1.0  # of the AI variant that served it (issue 16)
 
     def stage_work(self) -> float:
         return (self.du_work, self.cu_work, self.ai_work)[self.stage]
@@ -116,29 +118,49 @@ class Instance:
         "heap",
         "iid",
         "kv_held",
+        "kv_scale",
         "last_t",
         "migrating_until",
         "node",
         "paused",
         "ps",
         "ps_sum_tags",
+        "quality",
         "queue",
         "queued_work",
         "ran_active",
         "rate",
         "reconfig_s",
         "uses_gpu",
+        "variant",
         "version",
         "vtime",
         "weights",
+        "work_scale",
     )
 
-    def __init__(self, iid: str, cat: Category, node: Node, weights: float, reconfig_s: float):
+    def __init__(
+        self,
+        iid: str,
+        cat: Category,
+        node: Node,
+        weights: float,
+        reconfig_s: float,
+        variant: str = "",
+        work_scale: float = 1.0,
+        kv_scale: float = 1.0,
+        quality: float = 1.0,
+    ):
         self.iid = iid
         self.cat = cat
         self.node = node
         self.weights = weights
         self.reconfig_s = reconfig_s
+        # The AI variant it runs (issue 16): scales a request's work and KV when dispatched here.
+        self.variant = variant
+        self.work_scale = work_scale
+        self.kv_scale = kv_scale
+        self.quality = quality
         self.uses_gpu = cat != Category.CU_UP
         self.ps = cat.is_ai
         self.rate = 0.0

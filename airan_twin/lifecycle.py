@@ -102,6 +102,12 @@ class Lifecycle:
             nxt = self.cu_of_cell[req.cell]
         elif req.stage == 1 and not req.cls.is_ran_only:
             nxt = self._dispatch(req, t)
+            # The variant it lands on sets its work, KV and the quality it is served at.
+            if nxt.work_scale != 1.0:
+                req.ai_work *= nxt.work_scale
+            if nxt.kv_scale != 1.0:
+                req.kv *= nxt.kv_scale
+            req.quality = nxt.quality
         else:
             self._finish(req, t, fulfilled=t <= req.deadline)
             return None
@@ -186,35 +192,83 @@ class Lifecycle:
                 inst.add(req)
 
     # --- migrations -----------------------------------------------------------------------------
-    def start_migration(self, inst: Instance, dst: Node, t: float) -> None:
+    def start_migration(self, inst: Instance, dst: Node, t: float, variant: str = "") -> None:
+        """Take ``inst`` off-line for its window and move it to ``dst``; with ``variant`` (issue
+        16) it also swaps its weights for that variant's — ``dst`` may then be where it is (a
+        reconfiguration in place). Memory (4) is checked with the new weights."""
         src = inst.node
-        if dst is src:
-            raise ValueError(f"{inst.iid} is already on {dst.nid}")
+        spec = self.sc.categories[inst.cat].variant(variant) if variant else None
+        if variant and spec is None:
+            raise ValueError(f"{inst.cat.value} offers no variants")
+        changes = spec is not None and variant != inst.variant
+        if dst is src and not changes:
+            raise ValueError(
+                f"{inst.iid} is already on {dst.nid}" + (f" as {variant}" if variant else "")
+            )
         if inst.is_migrating(t):
             raise ValueError(f"{inst.iid} is already migrating")
-        need = inst.weights + inst.kv_held
-        if dst.mem_used + need > dst.mem_cap * (1 + 1e-12):
-            raise ValueError(f"moving {inst.iid} to {dst.nid} breaks GPU memory (4)")
+        weights = spec.weights_gb * 1e9 if changes else inst.weights
+        held = inst.weights + inst.kv_held
+        need = weights + inst.kv_held
+        free = dst.mem_cap * (1 + 1e-12) - dst.mem_used + (held if dst is src else 0.0)
+        if need > free:
+            what = f"{inst.iid} as {variant}" if changes else f"moving {inst.iid}"
+            raise ValueError(f"{what} on {dst.nid} breaks GPU memory (4)")
         self.sync(src, t)
         self.external.pop(inst.iid, None)  # an outside share was for the source node
         for req in list(inst.active.values()):
             inst.remove(req)
             req.state = Req.PAUSED
             inst.paused.append(req)
-        src.mem_used -= need
+        src.mem_used -= held
         dst.mem_used += need
-        src.instances.remove(inst)
-        dst.instances.append(inst)
-        inst.node = dst
+        if dst is not src:
+            src.instances.remove(inst)
+            dst.instances.append(inst)
+            inst.node = dst
+            self.counters.migrations += 1
+            if inst.cat == Category.LARGE_AI:
+                self.counters.large_migrations += 1
+        if changes:
+            inst.variant = variant
+            inst.weights = weights
+            inst.work_scale, inst.kv_scale, inst.quality = (
+                spec.work_scale,
+                spec.kv_scale,
+                spec.quality,
+            )
+            self.counters.reconfigurations += 1
+            self.refresh_cluster()
         inst.migrating_until = t + inst.reconfig_s
         inst.rate = 0.0
         inst.version += 1
-        self.counters.migrations += 1
-        if inst.cat == Category.LARGE_AI:
-            self.counters.large_migrations += 1
         self.reallocate(src, t)
-        self.sync(dst, t)
-        self.reallocate(dst, t)
+        if dst is not src:
+            self.sync(dst, t)
+            self.reallocate(dst, t)
+        self.q.push(inst.migrating_until, Ev.MIGRATION_DONE, inst)
+
+    def admit_instance(self, inst: Instance, t: float) -> None:
+        """A new AI instance (issue 16) joins its node: it loads its weights for its window
+        and takes requests after that."""
+        node = inst.node
+        if inst.iid in self.instances:
+            raise ValueError(f"instance {inst.iid!r} exists already")
+        if not inst.cat.is_ai:
+            raise ValueError(f"only AI services are admitted, not {inst.cat.value}")
+        if node.mem_used + inst.weights > node.mem_cap * (1 + 1e-12):
+            raise ValueError(f"admitting {inst.iid} on {node.nid} breaks GPU memory (4)")
+        self.sync(node, t)
+        node.instances.append(inst)
+        node.mem_used += inst.weights
+        self.instances[inst.iid] = inst
+        self.by_service[inst.cat].append(inst)
+        self.arrival_work[inst.iid] = 0.0
+        inst.last_t = t
+        inst.migrating_until = t + inst.reconfig_s
+        self.counters.admissions += 1
+        self.refresh_cluster()
+        self.reallocate(node, t)
         self.q.push(inst.migrating_until, Ev.MIGRATION_DONE, inst)
 
     def on_migration_done(self, inst: Instance, t: float) -> None:

@@ -41,6 +41,8 @@ class Counters:
     ran_infeasible_events: int = 0
     lost_ran_deadlines: int = 0
     kv_waits: int = 0
+    reconfigurations: int = 0  # variant changes (issue 16)
+    admissions: int = 0  # instances added while running (issue 16)
     decisions: list[dict] = field(default_factory=list)
 
 
@@ -62,6 +64,9 @@ class RunResult:
     epochs: list[dict]
     decisions: list[dict]
     agent: dict = field(default_factory=dict)  # HAF: agent calls, fallbacks, critic vetoes
+    # Issue 16: mean quality score of the fulfilled requests per AI class (1.0: every one
+    # served by the reference variant), variant changes and admitted instances.
+    services: dict = field(default_factory=dict)
 
     def to_json(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(asdict(self), indent=1))
@@ -113,6 +118,15 @@ def summarize(
         latency[name] = {"p50": _pct(done, 50), "p95": _pct(done, 95), "p99": _pct(done, 99)}
     n_ep = int(np.ceil(horizon / epoch_s))
     ep = np.minimum((arr // epoch_s).astype(int), n_ep - 1)
+    qual = np.fromiter((r.quality for r in reqs), dtype=float, count=len(reqs))
+    services: dict = {
+        "quality": {
+            g: (float(qual[ok & (cls == int(c))].mean()) if (ok & (cls == int(c))).any() else None)
+            for g, c in (("large_ai", ReqClass.LARGE_AI), ("small_ai", ReqClass.SMALL_AI))
+        },
+        "reconfigurations": counters.reconfigurations,
+        "admissions": counters.admissions,
+    }
     epochs = []
     for k in range(n_ep):
         row: dict = {"epoch": k, "t": k * epoch_s}
@@ -138,4 +152,5 @@ def summarize(
         epochs=epochs,
         decisions=counters.decisions,
         agent=agent or {},
+        services=services,
     )

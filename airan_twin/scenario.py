@@ -20,10 +20,13 @@ from proto.observation import (
     ID_PATTERN,
     MAX_INSTANCES,
     MAX_NODES,
+    MAX_VARIANTS,
+    VARIANT_PATTERN,
     Category,
     ClusterConfig,
     InstanceConfig,
     NodeConfig,
+    VariantConfig,
 )
 from proto.safejson import read_text
 
@@ -67,6 +70,23 @@ class NodeSpec(_Model):
         return self.gpu_mem_gb * GB
 
 
+class VariantSpec(_Model):
+    """One way to run an AI service (issue 16): e.g. an LLM in BF16, INT8 or INT4.
+
+    Scales are relative to the category's per-token figures in ``ai``; docs/calibration.md
+    derives them and cites the published quality scores."""
+
+    weights_gb: float = Field(strict=True, ge=0, le=MAX_VALUE, description="weights m_i, GB")
+    work_scale: float = Field(
+        strict=True, gt=0, le=100, description="FLOP per token / the category's base"
+    )
+    kv_scale: float = Field(strict=True, ge=0, le=100, description="KV per token / the base")
+    quality: float = Field(
+        strict=True, gt=0, le=1, description="benchmark score / the reference variant's"
+    )
+    source: str = Field(default="", max_length=300, description="where the quality comes from")
+
+
 class CategorySpec(_Model):
     weights_gb: float = Field(
         strict=True, ge=0, le=MAX_VALUE, description="persistent GPU memory m_i, GB"
@@ -75,6 +95,34 @@ class CategorySpec(_Model):
         strict=True, ge=0, le=MAX_VALUE, description="reconfiguration (migration) window tau_i, s"
     )
     migratable: bool = True
+    variants: dict[str, VariantSpec] = Field(default_factory=dict, max_length=MAX_VARIANTS)
+    default_variant: str | None = None
+
+    @model_validator(mode="after")
+    def _default_is_base(self) -> CategorySpec:
+        if not self.variants:
+            if self.default_variant is not None:
+                raise ValueError("default_variant needs variants")
+            return self
+        for name in self.variants:
+            if not re.match(VARIANT_PATTERN, name):
+                raise ValueError(f"variant name {name!r} must match {VARIANT_PATTERN}")
+        base = self.variants.get(self.default_variant or "")
+        if base is None:
+            raise ValueError(f"default_variant must name one of {sorted(self.variants)}")
+        # The category's own figures are the default variant's: one source for each number.
+        if (base.weights_gb, base.work_scale, base.kv_scale) != (self.weights_gb, 1.0, 1.0):
+            raise ValueError(
+                f"the default variant {self.default_variant!r} must have the category's "
+                "weights_gb, work_scale 1 and kv_scale 1"
+            )
+        return self
+
+    def variant(self, name: str | None) -> VariantSpec | None:
+        """The named variant (None: the default); None when the category has no variants."""
+        if not self.variants:
+            return None
+        return self.variants[name or self.default_variant]  # type: ignore[index]
 
 
 class InstanceSpec(_Model):
@@ -88,6 +136,7 @@ class InstanceSpec(_Model):
         le=MAX_INSTANCES,
         description="cell served (DU and CU-UP only)",
     )
+    variant: str | None = Field(default=None, description="AI variant (default: the category's)")
 
 
 class RanWorkload(_Model):
@@ -153,6 +202,9 @@ class Scenario(_Model):
         missing = set(Category) - set(self.categories)
         if missing:
             raise ValueError(f"categories lacks {sorted(missing)}")
+        for cat in (Category.DU, Category.CU_UP):
+            if self.categories[cat].variants:
+                raise ValueError(f"categories.{cat.value}: only AI services offer variants")
         cells: dict[Category, set[int]] = {Category.DU: set(), Category.CU_UP: set()}
         for k, inst in enumerate(self.instances):
             if inst.node not in node_ids:
@@ -165,6 +217,14 @@ class Scenario(_Model):
                 cells[inst.category].add(inst.cell)
             elif inst.cell is not None:
                 raise ValueError(f"instances[{k}] ({inst.id}): only RAN functions have a cell")
+            if (
+                inst.variant is not None
+                and inst.variant not in self.categories[inst.category].variants
+            ):
+                raise ValueError(
+                    f"instances[{k}] ({inst.id}): {inst.category.value} has no variant "
+                    f"{inst.variant!r}"
+                )
         if cells[Category.DU] != cells[Category.CU_UP]:
             raise ValueError("every cell needs exactly one DU and one CU-UP")
         for cat in (Category.LARGE_AI, Category.SMALL_AI):
@@ -253,19 +313,28 @@ def load_scenario(path: str | Path | None = None) -> Scenario:
     return parse_scenario(text, str(path))
 
 
+def variant_configs(sc: Scenario) -> tuple[VariantConfig, ...]:
+    """Every variant the scenario's AI categories offer, in the observation model's units."""
+    return tuple(
+        VariantConfig(cat.value, name, v.weights_gb * GB, v.work_scale, v.kv_scale, v.quality)
+        for cat, spec in sc.categories.items()
+        for name, v in spec.variants.items()
+    )
+
+
+def instance_config(sc: Scenario, iid: str, cat: Category, node: str, variant: str | None):
+    """One instance as the xApp's config states it: its weights are its variant's."""
+    spec = sc.categories[cat]
+    v = spec.variant(variant)
+    weights = (v.weights_gb if v is not None else spec.weights_gb) * GB
+    name = (variant or spec.default_variant or "") if v is not None else ""
+    return InstanceConfig(iid, cat.value, weights, spec.reconfig_s, node, name)
+
+
 def cluster_config(sc: Scenario, reporting_period_ms: int = 10) -> ClusterConfig:
     """The cluster as the xApp's config states it (``proto.observation.ClusterConfig``)."""
     nodes = tuple(
         NodeConfig(n.id, n.gpu_capacity, n.cpu_cores, n.gpu_memory, n.kind) for n in sc.nodes
     )
-    insts = tuple(
-        InstanceConfig(
-            i.id,
-            i.category.value,
-            sc.categories[i.category].weights_gb * GB,
-            sc.categories[i.category].reconfig_s,
-            i.node,
-        )
-        for i in sc.instances
-    )
-    return ClusterConfig(nodes, insts, reporting_period_ms)
+    insts = tuple(instance_config(sc, i.id, i.category, i.node, i.variant) for i in sc.instances)
+    return ClusterConfig(nodes, insts, reporting_period_ms, variants=variant_configs(sc))

@@ -19,6 +19,7 @@ import copy
 import logging
 import math
 from collections.abc import Callable
+from dataclasses import replace
 
 from airan_twin.entities import Instance, Node, Req, ReqClass
 from airan_twin.events import Ev, EventQueue
@@ -30,7 +31,7 @@ from airan_twin.node_alloc import NodeAllocation
 from airan_twin.observe import Observation
 from airan_twin.scenario import Category, Scenario, cluster_config
 from airan_twin.workload.stream import Workload
-from proto.observation import ClassWeights, Constraints, Snapshot
+from proto.observation import ClassWeights, Constraints, InstanceConfig, Snapshot
 from rapp_placement.candidates import Candidate, feasible_candidates
 from xapp_alloc.demand import DEFAULT_EPSILON
 
@@ -90,11 +91,8 @@ class Twin(Lifecycle, NodeAllocation, Observation):
             Category.SMALL_AI: [],
         }
         for spec in scenario.instances:
-            cat_spec = scenario.categories[spec.category]
             node = self.nodes[spec.node]
-            inst = Instance(
-                spec.id, spec.category, node, cat_spec.weights_gb * 1e9, cat_spec.reconfig_s
-            )
+            inst = self.new_instance(spec.id, spec.category, node, spec.variant)
             node.instances.append(inst)
             node.mem_used += inst.weights
             self.instances[spec.id] = inst
@@ -139,6 +137,57 @@ class Twin(Lifecycle, NodeAllocation, Observation):
         method.attach(self)  # e.g. CAORA reads node kinds
 
     # --- public API ----------------------------------------------------------------------------
+    def new_instance(
+        self, iid: str, cat: Category, node: Node, variant: str | None = None
+    ) -> Instance:
+        """An instance of ``cat`` on ``node`` running ``variant`` (None: the default)."""
+        spec = self.sc.categories[cat]
+        v = spec.variant(variant)
+        if v is None:
+            if variant:
+                raise ValueError(f"{cat.value} offers no variants")
+            return Instance(iid, cat, node, spec.weights_gb * 1e9, spec.reconfig_s)
+        name = variant or spec.default_variant or ""
+        return Instance(
+            iid,
+            cat,
+            node,
+            v.weights_gb * 1e9,
+            spec.reconfig_s,
+            name,
+            v.work_scale,
+            v.kv_scale,
+            v.quality,
+        )
+
+    def refresh_cluster(self) -> None:
+        """Re-state the cluster config after a variant change or an admission (issue 16)."""
+        self.cluster = replace(
+            self.cluster,
+            instances=tuple(
+                InstanceConfig(i.iid, i.cat.value, i.weights, i.reconfig_s, i.node.nid, i.variant)
+                for i in self.instances.values()
+            ),
+        )
+
+    def set_variant(self, instance_id: str, variant: str) -> None:
+        """Reconfigure an AI instance in place to ``variant`` now (its window, memory (4))."""
+        inst = self.instances.get(instance_id)
+        if inst is None:
+            raise ValueError(f"unknown instance {instance_id!r}")
+        self.start_migration(inst, inst.node, self.q.now, variant)
+
+    def admit(self, instance_id: str, category: str, node_id: str, variant: str = "") -> None:
+        """Add an AI instance on ``node_id`` now; it serves after loading (its window)."""
+        if node_id not in self.nodes:
+            raise ValueError(f"unknown node {node_id!r}")
+        try:
+            cat = Category(category)
+        except ValueError:
+            raise ValueError(f"unknown category {category!r}") from None
+        inst = self.new_instance(instance_id, cat, self.nodes[node_id], variant or None)
+        self.admit_instance(inst, self.q.now)
+
     def run(self, until: float | None = None, progress: Callable[[float], None] | None = None):
         """Process events up to time ``until`` (default: to the end, draining)."""
         q = self.q

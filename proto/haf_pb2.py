@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0fproto/haf.proto\x12\x06haf.v1\"\x81\x01\n\x12InstanceAllocation\x12\x13\n\x0binstance_id\x18\x01 \x01(\t\x12\x11\n\tgpu_flops\x18\x02 \x01(\x01\x12\x11\n\tcpu_cores\x18\x03 \x01(\x01\x12\x17\n\x0fgpu_floor_bound\x18\x04 \x01(\x08\x12\x17\n\x0f\x63pu_floor_bound\x18\x05 \x01(\x08\"[\n\x10MigrationCommand\x12\x13\n\x0binstance_id\x18\x01 \x01(\t\x12\x0f\n\x07to_node\x18\x02 \x01(\t\x12\r\n\x05\x65poch\x18\x03 \x01(\x04\x12\x12\n\nreconfig_s\x18\x04 \x01(\x01\"\xc8\x01\n\x0e\x45\x32smHafControl\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x17\n\x0fplacement_epoch\x18\x02 \x01(\x04\x12/\n\x0b\x61llocations\x18\x03 \x03(\x0b\x32\x1a.haf.v1.InstanceAllocation\x12\x16\n\x0eran_infeasible\x18\x04 \x01(\x08\x12\x15\n\rreport_time_s\x18\x05 \x01(\x01\x12,\n\nmigrations\x18\x06 \x03(\x0b\x32\x18.haf.v1.MigrationCommand\"\xf3\x01\n\tNodeState\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x14\n\x0cgpu_capacity\x18\x03 \x01(\x01\x12\x14\n\x0c\x63pu_capacity\x18\x04 \x01(\x01\x12\x14\n\x0cmem_capacity\x18\x05 \x01(\x01\x12\x10\n\x08mem_used\x18\x06 \x01(\x01\x12\x10\n\x08gpu_util\x18\x07 \x01(\x01\x12\x10\n\x08\x63pu_util\x18\x08 \x01(\x01\x12\x1a\n\x12ran_floor_gpu_util\x18\t \x01(\x01\x12\x1a\n\x12ran_floor_cpu_util\x18\n \x01(\x01\x12\x17\n\x0f\x61\x63tive_requests\x18\x0b \x01(\r\"\x93\x02\n\rInstanceState\x12\x13\n\x0binstance_id\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x02 \x01(\t\x12\x0f\n\x07node_id\x18\x03 \x01(\t\x12\x0f\n\x07weights\x18\x04 \x01(\x01\x12\n\n\x02kv\x18\x05 \x01(\x01\x12\x11\n\tmigrating\x18\x06 \x01(\x08\x12\x12\n\nreconfig_s\x18\x07 \x01(\x01\x12\x13\n\x0b\x62\x61\x63klog_gpu\x18\x08 \x01(\x01\x12\x13\n\x0b\x62\x61\x63klog_cpu\x18\t \x01(\x01\x12\x17\n\x0f\x61\x63tive_requests\x18\n \x01(\r\x12\x17\n\x0fqueued_requests\x18\x0b \x01(\r\x12\x0f\n\x07urgency\x18\x0c \x01(\x01\x12\x19\n\x11\x61rrival_work_rate\x18\r \x01(\x01\"D\n\x0c\x43lassWeights\x12\x10\n\x08large_ai\x18\x01 \x01(\x01\x12\x10\n\x08small_ai\x18\x02 \x01(\x01\x12\x10\n\x08ran_only\x18\x03 \x01(\x01\"0\n\tAvoidRule\x12\x10\n\x08\x63\x61tegory\x18\x01 \x01(\t\x12\x11\n\tnode_kind\x18\x02 \x01(\t\"\x8c\x01\n\x0ePlacementRules\x12 \n\x05\x61void\x18\x01 \x03(\x0b\x32\x11.haf.v1.AvoidRule\x12,\n\x03pin\x18\x02 \x03(\x0b\x32\x1f.haf.v1.PlacementRules.PinEntry\x1a*\n\x08PinEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xd2\x01\n\rStateSnapshot\x12\x0c\n\x04time\x18\x01 \x01(\x01\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\x12 \n\x05nodes\x18\x03 \x03(\x0b\x32\x11.haf.v1.NodeState\x12(\n\tinstances\x18\x04 \x03(\x0b\x32\x15.haf.v1.InstanceState\x12+\n\rclass_weights\x18\x05 \x01(\x0b\x32\x14.haf.v1.ClassWeights\x12+\n\x0b\x63onstraints\x18\x06 \x01(\x0b\x32\x16.haf.v1.PlacementRules\"p\n\x0bTraceRecord\x12\x11\n\ttimestamp\x18\x01 \x01(\x01\x12\r\n\x05mtype\x18\x02 \x01(\x05\x12\x0e\n\x06sub_id\x18\x03 \x01(\x05\x12\x0f\n\x07payload\x18\x04 \x01(\x0c\x12\x0c\n\x04meid\x18\x05 \x01(\t\x12\x10\n\x08outbound\x18\x06 \x01(\x08\"[\n\x08\x45nvelope\x12\r\n\x05mtype\x18\x01 \x01(\x05\x12\x0e\n\x06sub_id\x18\x02 \x01(\x05\x12\x0c\n\x04meid\x18\x03 \x01(\t\x12\x0f\n\x07payload\x18\x04 \x01(\x0c\x12\x11\n\ttimestamp\x18\x05 \x01(\x01\"0\n\tEnvelopes\x12#\n\tenvelopes\x18\x01 \x03(\x0b\x32\x10.haf.v1.Envelope\"\x11\n\x0fSnapshotRequest2l\n\x07\x45\x32Relay\x12\x31\n\x07\x43onnect\x12\x10.haf.v1.Envelope\x1a\x10.haf.v1.Envelope(\x01\x30\x01\x12.\n\x07\x44\x65liver\x12\x10.haf.v1.Envelope\x1a\x11.haf.v1.Envelopes2M\n\x0cStateService\x12=\n\x0bGetSnapshot\x12\x17.haf.v1.SnapshotRequest\x1a\x15.haf.v1.StateSnapshotb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0fproto/haf.proto\x12\x06haf.v1\"\x81\x01\n\x12InstanceAllocation\x12\x13\n\x0binstance_id\x18\x01 \x01(\t\x12\x11\n\tgpu_flops\x18\x02 \x01(\x01\x12\x11\n\tcpu_cores\x18\x03 \x01(\x01\x12\x17\n\x0fgpu_floor_bound\x18\x04 \x01(\x08\x12\x17\n\x0f\x63pu_floor_bound\x18\x05 \x01(\x08\"~\n\x10MigrationCommand\x12\x13\n\x0binstance_id\x18\x01 \x01(\t\x12\x0f\n\x07to_node\x18\x02 \x01(\t\x12\r\n\x05\x65poch\x18\x03 \x01(\x04\x12\x12\n\nreconfig_s\x18\x04 \x01(\x01\x12\x0f\n\x07variant\x18\x05 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x06 \x01(\t\"\xc8\x01\n\x0e\x45\x32smHafControl\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x17\n\x0fplacement_epoch\x18\x02 \x01(\x04\x12/\n\x0b\x61llocations\x18\x03 \x03(\x0b\x32\x1a.haf.v1.InstanceAllocation\x12\x16\n\x0eran_infeasible\x18\x04 \x01(\x08\x12\x15\n\rreport_time_s\x18\x05 \x01(\x01\x12,\n\nmigrations\x18\x06 \x03(\x0b\x32\x18.haf.v1.MigrationCommand\"\xf3\x01\n\tNodeState\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x14\n\x0cgpu_capacity\x18\x03 \x01(\x01\x12\x14\n\x0c\x63pu_capacity\x18\x04 \x01(\x01\x12\x14\n\x0cmem_capacity\x18\x05 \x01(\x01\x12\x10\n\x08mem_used\x18\x06 \x01(\x01\x12\x10\n\x08gpu_util\x18\x07 \x01(\x01\x12\x10\n\x08\x63pu_util\x18\x08 \x01(\x01\x12\x1a\n\x12ran_floor_gpu_util\x18\t \x01(\x01\x12\x1a\n\x12ran_floor_cpu_util\x18\n \x01(\x01\x12\x17\n\x0f\x61\x63tive_requests\x18\x0b \x01(\r\"\x93\x02\n\rInstanceState\x12\x13\n\x0binstance_id\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x02 \x01(\t\x12\x0f\n\x07node_id\x18\x03 \x01(\t\x12\x0f\n\x07weights\x18\x04 \x01(\x01\x12\n\n\x02kv\x18\x05 \x01(\x01\x12\x11\n\tmigrating\x18\x06 \x01(\x08\x12\x12\n\nreconfig_s\x18\x07 \x01(\x01\x12\x13\n\x0b\x62\x61\x63klog_gpu\x18\x08 \x01(\x01\x12\x13\n\x0b\x62\x61\x63klog_cpu\x18\t \x01(\x01\x12\x17\n\x0f\x61\x63tive_requests\x18\n \x01(\r\x12\x17\n\x0fqueued_requests\x18\x0b \x01(\r\x12\x0f\n\x07urgency\x18\x0c \x01(\x01\x12\x19\n\x11\x61rrival_work_rate\x18\r \x01(\x01\"D\n\x0c\x43lassWeights\x12\x10\n\x08large_ai\x18\x01 \x01(\x01\x12\x10\n\x08small_ai\x18\x02 \x01(\x01\x12\x10\n\x08ran_only\x18\x03 \x01(\x01\"0\n\tAvoidRule\x12\x10\n\x08\x63\x61tegory\x18\x01 \x01(\t\x12\x11\n\tnode_kind\x18\x02 \x01(\t\"\x8c\x01\n\x0ePlacementRules\x12 \n\x05\x61void\x18\x01 \x03(\x0b\x32\x11.haf.v1.AvoidRule\x12,\n\x03pin\x18\x02 \x03(\x0b\x32\x1f.haf.v1.PlacementRules.PinEntry\x1a*\n\x08PinEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xd2\x01\n\rStateSnapshot\x12\x0c\n\x04time\x18\x01 \x01(\x01\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\x12 \n\x05nodes\x18\x03 \x03(\x0b\x32\x11.haf.v1.NodeState\x12(\n\tinstances\x18\x04 \x03(\x0b\x32\x15.haf.v1.InstanceState\x12+\n\rclass_weights\x18\x05 \x01(\x0b\x32\x14.haf.v1.ClassWeights\x12+\n\x0b\x63onstraints\x18\x06 \x01(\x0b\x32\x16.haf.v1.PlacementRules\"p\n\x0bTraceRecord\x12\x11\n\ttimestamp\x18\x01 \x01(\x01\x12\r\n\x05mtype\x18\x02 \x01(\x05\x12\x0e\n\x06sub_id\x18\x03 \x01(\x05\x12\x0f\n\x07payload\x18\x04 \x01(\x0c\x12\x0c\n\x04meid\x18\x05 \x01(\t\x12\x10\n\x08outbound\x18\x06 \x01(\x08\"[\n\x08\x45nvelope\x12\r\n\x05mtype\x18\x01 \x01(\x05\x12\x0e\n\x06sub_id\x18\x02 \x01(\x05\x12\x0c\n\x04meid\x18\x03 \x01(\t\x12\x0f\n\x07payload\x18\x04 \x01(\x0c\x12\x11\n\ttimestamp\x18\x05 \x01(\x01\"0\n\tEnvelopes\x12#\n\tenvelopes\x18\x01 \x03(\x0b\x32\x10.haf.v1.Envelope\"\x11\n\x0fSnapshotRequest2l\n\x07\x45\x32Relay\x12\x31\n\x07\x43onnect\x12\x10.haf.v1.Envelope\x1a\x10.haf.v1.Envelope(\x01\x30\x01\x12.\n\x07\x44\x65liver\x12\x10.haf.v1.Envelope\x1a\x11.haf.v1.Envelopes2M\n\x0cStateService\x12=\n\x0bGetSnapshot\x12\x17.haf.v1.SnapshotRequest\x1a\x15.haf.v1.StateSnapshotb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,33 +36,33 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_INSTANCEALLOCATION']._serialized_start=28
   _globals['_INSTANCEALLOCATION']._serialized_end=157
   _globals['_MIGRATIONCOMMAND']._serialized_start=159
-  _globals['_MIGRATIONCOMMAND']._serialized_end=250
-  _globals['_E2SMHAFCONTROL']._serialized_start=253
-  _globals['_E2SMHAFCONTROL']._serialized_end=453
-  _globals['_NODESTATE']._serialized_start=456
-  _globals['_NODESTATE']._serialized_end=699
-  _globals['_INSTANCESTATE']._serialized_start=702
-  _globals['_INSTANCESTATE']._serialized_end=977
-  _globals['_CLASSWEIGHTS']._serialized_start=979
-  _globals['_CLASSWEIGHTS']._serialized_end=1047
-  _globals['_AVOIDRULE']._serialized_start=1049
-  _globals['_AVOIDRULE']._serialized_end=1097
-  _globals['_PLACEMENTRULES']._serialized_start=1100
-  _globals['_PLACEMENTRULES']._serialized_end=1240
-  _globals['_PLACEMENTRULES_PINENTRY']._serialized_start=1198
-  _globals['_PLACEMENTRULES_PINENTRY']._serialized_end=1240
-  _globals['_STATESNAPSHOT']._serialized_start=1243
-  _globals['_STATESNAPSHOT']._serialized_end=1453
-  _globals['_TRACERECORD']._serialized_start=1455
-  _globals['_TRACERECORD']._serialized_end=1567
-  _globals['_ENVELOPE']._serialized_start=1569
-  _globals['_ENVELOPE']._serialized_end=1660
-  _globals['_ENVELOPES']._serialized_start=1662
-  _globals['_ENVELOPES']._serialized_end=1710
-  _globals['_SNAPSHOTREQUEST']._serialized_start=1712
-  _globals['_SNAPSHOTREQUEST']._serialized_end=1729
-  _globals['_E2RELAY']._serialized_start=1731
-  _globals['_E2RELAY']._serialized_end=1839
-  _globals['_STATESERVICE']._serialized_start=1841
-  _globals['_STATESERVICE']._serialized_end=1918
+  _globals['_MIGRATIONCOMMAND']._serialized_end=285
+  _globals['_E2SMHAFCONTROL']._serialized_start=288
+  _globals['_E2SMHAFCONTROL']._serialized_end=488
+  _globals['_NODESTATE']._serialized_start=491
+  _globals['_NODESTATE']._serialized_end=734
+  _globals['_INSTANCESTATE']._serialized_start=737
+  _globals['_INSTANCESTATE']._serialized_end=1012
+  _globals['_CLASSWEIGHTS']._serialized_start=1014
+  _globals['_CLASSWEIGHTS']._serialized_end=1082
+  _globals['_AVOIDRULE']._serialized_start=1084
+  _globals['_AVOIDRULE']._serialized_end=1132
+  _globals['_PLACEMENTRULES']._serialized_start=1135
+  _globals['_PLACEMENTRULES']._serialized_end=1275
+  _globals['_PLACEMENTRULES_PINENTRY']._serialized_start=1233
+  _globals['_PLACEMENTRULES_PINENTRY']._serialized_end=1275
+  _globals['_STATESNAPSHOT']._serialized_start=1278
+  _globals['_STATESNAPSHOT']._serialized_end=1488
+  _globals['_TRACERECORD']._serialized_start=1490
+  _globals['_TRACERECORD']._serialized_end=1602
+  _globals['_ENVELOPE']._serialized_start=1604
+  _globals['_ENVELOPE']._serialized_end=1695
+  _globals['_ENVELOPES']._serialized_start=1697
+  _globals['_ENVELOPES']._serialized_end=1745
+  _globals['_SNAPSHOTREQUEST']._serialized_start=1747
+  _globals['_SNAPSHOTREQUEST']._serialized_end=1764
+  _globals['_E2RELAY']._serialized_start=1766
+  _globals['_E2RELAY']._serialized_end=1874
+  _globals['_STATESERVICE']._serialized_start=1876
+  _globals['_STATESERVICE']._serialized_end=1953
 # @@protoc_insertion_point(module_scope)

@@ -198,6 +198,27 @@ class InstanceConfig:
     weights: float  # bytes
     reconfig_s: float
     node_id: str  # initial placement
+    variant: str = ""  # the AI service variant it runs ("" when its category has none)
+
+
+@dataclass(frozen=True, slots=True)
+class VariantConfig:
+    """One variant an AI category offers (issue 16: tunable services), e.g. an LLM in INT4.
+
+    ``weights`` is what the xApp checks memory (4) with; the twin also uses the work and KV
+    scales (relative to the category's per-token figures) and the quality score."""
+
+    category: str
+    name: str
+    weights: float  # bytes
+    work_scale: float = 1.0  # FLOP per token / the category's base (BF16-equivalent FLOP)
+    kv_scale: float = 1.0  # KV bytes per token / the category's base
+    quality: float = 1.0  # published benchmark score / the reference variant's, 0..1
+
+
+MAX_VARIANTS = 8  # per category
+VARIANT_PATTERN = r"^[a-z][a-z0-9_-]{0,15}$"
+_VARIANT = re.compile(VARIANT_PATTERN)
 
 
 def _number(where: str, value: Any, low: float, high: float, low_open: bool = False) -> float:
@@ -218,13 +239,16 @@ class ClusterConfig:
     instances: tuple[InstanceConfig, ...]
     reporting_period_ms: int = 100
     stale_after_s: float = 1.0
+    variants: tuple[VariantConfig, ...] = ()  # what AI categories offer (issue 16)
 
     @classmethod
     def from_dict(cls, d: Any) -> ClusterConfig:
         """Validate a config document; :class:`ConfigError` names the first bad field."""
         if not isinstance(d, dict):
             raise ConfigError("config: must be a JSON object")
-        unknown = sorted(set(d) - {"nodes", "instances", "reporting_period_ms", "stale_after_s"})
+        unknown = sorted(
+            set(d) - {"nodes", "instances", "reporting_period_ms", "stale_after_s", "variants"}
+        )
         if unknown:
             raise ConfigError(f"config: unknown field(s) {', '.join(map(str, unknown))}")
         nodes_in, insts_in = d.get("nodes"), d.get("instances")
@@ -254,6 +278,8 @@ class ClusterConfig:
         node_ids = [n.node_id for n in nodes]
         if len(set(node_ids)) != len(node_ids):
             raise ConfigError("config.nodes: node ids must be unique")
+        variants = _variants_from(d.get("variants", []))
+        offered = {(v.category, v.name): v for v in variants}
         insts = []
         for k, i in enumerate(insts_in):
             where = f"config.instances[{k}]"
@@ -265,6 +291,13 @@ class ClusterConfig:
                 raise ConfigError(f"{where}.category: must be one of {', '.join(CATEGORIES)}")
             if i.get("node_id") not in node_ids:
                 raise ConfigError(f"{where}.node_id: {i.get('node_id')!r} is not a configured node")
+            variant = i.get("variant", "")
+            if not isinstance(variant, str) or (
+                variant != "" and (i["category"], variant) not in offered
+            ):
+                raise ConfigError(
+                    f"{where}.variant: {str(variant)[:40]!r} is not a variant of {i['category']}"
+                )
             insts.append(
                 InstanceConfig(
                     i["instance_id"],
@@ -272,6 +305,7 @@ class ClusterConfig:
                     _number(f"{where}.weights", i.get("weights"), 0, MAX_CAPACITY),
                     _number(f"{where}.reconfig_s", i.get("reconfig_s"), 0, 86400.0),
                     i["node_id"],
+                    variant,
                 )
             )
         inst_ids = [i.instance_id for i in insts]
@@ -281,19 +315,62 @@ class ClusterConfig:
         if isinstance(period, bool) or not isinstance(period, int) or not 1 <= period <= 60000:
             raise ConfigError("config.reporting_period_ms: must be an integer in 1..60000")
         stale = _number("config.stale_after_s", d.get("stale_after_s", 1.0), 0, 86400.0, True)
-        return cls(tuple(nodes), tuple(insts), period, stale)
+        return cls(tuple(nodes), tuple(insts), period, stale, variants)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "nodes": [asdict(n) for n in self.nodes],
             "instances": [asdict(i) for i in self.instances],
             "reporting_period_ms": self.reporting_period_ms,
             "stale_after_s": self.stale_after_s,
         }
+        if self.variants:
+            out["variants"] = [asdict(v) for v in self.variants]
+        return out
+
+    def variant(self, category: str, name: str) -> VariantConfig | None:
+        for v in self.variants:
+            if v.category == category and v.name == name:
+                return v
+        return None
 
     @property
     def instance_ids(self) -> list[str]:
         return [i.instance_id for i in self.instances]
+
+
+def _variants_from(items: Any) -> tuple[VariantConfig, ...]:
+    if not isinstance(items, list) or len(items) > MAX_VARIANTS * 2:
+        raise ConfigError(f"config.variants: must be a list of at most {MAX_VARIANTS * 2}")
+    out = []
+    for k, v in enumerate(items):
+        where = f"config.variants[{k}]"
+        if not isinstance(v, dict):
+            raise ConfigError(f"{where}: must be an object")
+        unknown = sorted(
+            set(v) - {"category", "name", "weights", "work_scale", "kv_scale", "quality"}
+        )
+        if unknown:
+            raise ConfigError(f"{where}: unknown field(s) {', '.join(map(str, unknown))[:80]}")
+        if v.get("category") not in ("large-ai", "small-ai"):
+            raise ConfigError(f"{where}.category: must be large-ai or small-ai")
+        name = v.get("name")
+        if not isinstance(name, str) or not _VARIANT.match(name):
+            raise ConfigError(f"{where}.name: must match {VARIANT_PATTERN}")
+        out.append(
+            VariantConfig(
+                v["category"],
+                name,
+                _number(f"{where}.weights", v.get("weights"), 0, MAX_CAPACITY),
+                _number(f"{where}.work_scale", v.get("work_scale", 1.0), 0, 100.0, True),
+                _number(f"{where}.kv_scale", v.get("kv_scale", 1.0), 0, 100.0),
+                _number(f"{where}.quality", v.get("quality", 1.0), 0, 1.0),
+            )
+        )
+    keys = [(v.category, v.name) for v in out]
+    if len(set(keys)) != len(keys):
+        raise ConfigError("config.variants: (category, name) pairs must be unique")
+    return tuple(out)
 
 
 # --- the snapshot the rApp reads ---------------------------------------------------------------

@@ -36,7 +36,7 @@ def test_paper_testbed_matches_the_paper_table_one():
         (
             "node: cpu-heavy-2}",
             "node: nowhere}",
-            "paper.yaml:37: instances[10]: (du-6): unknown node",
+            "paper.yaml:57: instances[10]: (du-6): unknown node",
         ),
         ("urllc_share: 0.3", "urllc_share: 2", "ran.urllc_share"),
         ("epoch_s: 5.0", "epoch_s: 5.0\nsurprise: 1", "surprise: Extra inputs are not permitted"),

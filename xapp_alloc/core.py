@@ -30,7 +30,7 @@ import logging
 import math
 from collections import Counter, OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from a1_policies.haf_placement import (
@@ -128,6 +128,18 @@ class NodeView:
     allocation: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class Move:
+    """One change a policy makes: a migration (src → dst), a variant change (``variant``;
+    src may equal dst) or an admission (``admitted``: the new instance's config; src "")."""
+
+    instance_id: str
+    src: str
+    dst: str
+    variant: str = ""
+    admitted: InstanceConfig | None = None
+
+
 class _Refused(Exception):
     """A policy the xApp will not apply; the message is the reason sent back."""
 
@@ -140,6 +152,7 @@ class XappCore:
         self.nodes = {n.node_id: n for n in config.nodes}
         self.instances = {i.instance_id: i for i in config.instances}
         self.catalogue = config.instance_ids
+        self.earlier_sizes: frozenset[int] = frozenset()  # catalogue lengths before admissions
         self.placement: dict[str, str] = {i.instance_id: i.node_id for i in config.instances}
         self.migrating_until: dict[str, float] = {}
         self.views: dict[str, NodeView] = {n.node_id: NodeView() for n in config.nodes}
@@ -199,7 +212,9 @@ class XappCore:
     def _on_indication(self, payload: bytes, now: float, sub_id: int, meid: str) -> list[Message]:
         try:
             ind = codec.decode_indication(payload)
-            collected, sender, meas = codec.decode_report(ind.header, ind.message, self.catalogue)
+            collected, sender, meas = codec.decode_report(
+                ind.header, ind.message, self.catalogue, self.earlier_sizes
+            )
         except codec.E2DecodeError as exc:
             return self.drop(exc.kind, str(exc))
         node_id = meid or sender
@@ -287,11 +302,11 @@ class XappCore:
         if iid not in self.policies and len(self.policies) >= MAX_POLICIES:
             return [self._reject(iid, f"{MAX_POLICIES} policy instances are held already")]
         try:
-            moves = self._admit(iid, policy, now)
+            todo = self._admit(iid, policy, now)
         except _Refused as exc:
             return [self._reject(iid, str(exc))]
-        if moves is not None:
-            self._apply(policy, moves, now)
+        if todo is not None:
+            self._apply(policy, *todo, now)
         self.policies[iid] = policy
         weights = class_weights_of(policy)
         self.weights.pop(iid, None)
@@ -320,16 +335,18 @@ class XappCore:
             body["reason"] = reason
         return Message(A1_POLICY_RESP, safejson.dumps(body).encode(), POLICY_TYPE_ID)
 
-    def _admit(
-        self, iid: str, policy: dict[str, Any], now: float
-    ) -> list[tuple[str, str, str]] | None:
-        """Check a validated policy; the migrations to start (None: nothing to apply).
+    def _admit(self, iid: str, policy: dict[str, Any], now: float) -> tuple[list[Move], str] | None:
+        """Check a validated policy; the moves to start and the epoch's key (None: nothing to
+        apply).
 
         Raises :class:`_Refused` with the reason. Order: what the cluster can never accept
-        (unknown ids), then the epoch rule, then the live state (migrating, memory (4)), then
-        the target placement.
+        (unknown ids, variants it does not offer), then the epoch rule, then the live state
+        (migrating, memory (4)), then the target placement. A migration, a variant change
+        (issue 16, in place unless the instance also migrates) and an admission are all moves.
         """
         migrations = [(m["instance_id"], m["to_node"]) for m in policy["migrations"]]
+        variants: dict[str, str] = policy.get("variants", {})
+        admit = policy.get("admit", [])
         seen: set[str] = set()
         for k, (inst, dst) in enumerate(migrations):
             if inst not in self.instances:
@@ -339,33 +356,60 @@ class XappCore:
             if inst in seen:
                 raise _Refused(f"migrations[{k}].instance_id: {inst} is moved twice")
             seen.add(inst)
+        for inst, name in variants.items():
+            if inst not in self.instances:
+                raise _Refused(f"variants.{inst}: unknown instance")
+            cat = self.instances[inst].category
+            if self.config.variant(cat, name) is None:
+                raise _Refused(f"variants.{inst}: {cat} offers no variant {name!r}")
+        new: dict[str, InstanceConfig] = {}
+        for k, a in enumerate(admit):
+            if a["node"] not in self.nodes:
+                raise _Refused(f"admit[{k}].node: unknown node {a['node']!r}")
+            if a["instance_id"] in new:
+                raise _Refused(f"admit[{k}].instance_id: {a['instance_id']} is admitted twice")
+            new[a["instance_id"]] = self._new_instance(k, a)
         target = policy.get("placement", {})
         for inst, node in target.items():
-            if inst not in self.instances:
+            if inst not in self.instances and inst not in new:
                 raise _Refused(f"placement.{inst}: unknown instance")
             if node not in self.nodes:
                 raise _Refused(f"placement.{inst}: unknown node {node!r}")
         if self.policies.get(iid) == policy:
             return None  # an identical retry (epoch 0 too): already done
         rules = constraints_of(policy) or self.constraints
-        for k, (inst, dst) in enumerate(migrations):
-            cat = self.instances[inst].category
+        wanted = [(f"migrations[{k}]", i, d) for k, (i, d) in enumerate(migrations)] + [
+            (f"admit[{k}]", a["instance_id"], a["node"]) for k, a in enumerate(admit)
+        ]
+        for where, inst, dst in wanted:
+            cat = (new.get(inst) or self.instances[inst]).category
             if rules is not None and not rules.allows(cat, inst, dst, self.nodes[dst].kind):
                 raise _Refused(
-                    f"migrations[{k}]: {inst} onto {dst} ({self.nodes[dst].kind}) breaks the "
+                    f"{where}: {inst} onto {dst} ({self.nodes[dst].kind}) breaks the "
                     "placement rules in force"
                 )
-        if not migrations:
+        # Admissions of instances that exist already (a policy recovered after a restart)
+        # are satisfied; a different instance under that id is refused.
+        for k, a in enumerate(admit):
+            have = self.instances.get(a["instance_id"])
+            if have is not None:
+                if have.category != a["category"]:
+                    raise _Refused(f"admit[{k}].instance_id: {a['instance_id']} exists already")
+                del new[a["instance_id"]]
+        variants = {
+            i: v for i, v in variants.items() if self.instances[i].variant != v
+        }  # already running it: satisfied
+        if not migrations and not variants and not new:
             self._check_target(target, self.placement)
             return None  # moves nothing: no epoch to order (weights, a placement check)
         epoch = policy["epoch"]
-        key = safejson.dumps(migrations)
+        key = safejson.dumps([migrations, sorted(variants.items()), sorted(new)])
         if epoch in self.applied:
             if self.applied[epoch] != key:
                 raise _Refused(f"epoch: {epoch} was already applied with other migrations")
             return None  # the same decision (e.g. recovered under another id): already done
-        for inst, _ in migrations:  # per instance: a later decision for it stands
-            later = self.moved_at.get(inst, -1)
+        for inst in [i for i, _ in migrations] + list(variants):
+            later = self.moved_at.get(inst, -1)  # per instance: a later decision for it stands
             if later > epoch:
                 raise _Refused(f"epoch: {epoch} is stale for {inst}, moved by epoch {later}")
         placement = dict(self.placement)
@@ -374,25 +418,67 @@ class XappCore:
         flagged = {
             m.instance_id for v in self.views.values() for m in v.measurements if m.migrating
         }
-        moves = []
-        for k, (inst, dst) in enumerate(migrations):
+        moves: list[Move] = []
+        targets = dict(migrations)
+        for inst in variants:
+            targets.setdefault(inst, placement[inst])
+        index = {inst: k for k, (inst, _) in enumerate(migrations)}
+        for inst, dst in targets.items():
+            where = f"migrations[{index[inst]}]" if inst in index else f"variants.{inst}"
             if self.migrating_until.get(inst, -math.inf) > now or inst in flagged:
-                raise _Refused(f"migrations[{k}]: {inst} is migrating")
+                raise _Refused(f"{where}: {inst} is migrating")
             src = placement[inst]
-            if src == dst:
+            variant = variants.get(inst, "")
+            if src == dst and not variant:
                 continue  # already there (e.g. a policy recovered after a restart): satisfied
-            need = self.instances[inst].weights + kv.get(inst, 0.0)
-            if mem[dst] + need > self.nodes[dst].mem_capacity:
+            old = self.instances[inst]
+            spec = self.config.variant(old.category, variant) if variant else None
+            weights = spec.weights if spec is not None else old.weights
+            held = old.weights + kv.get(inst, 0.0)
+            need = weights + kv.get(inst, 0.0)
+            free = self.nodes[dst].mem_capacity - mem[dst] + (held if src == dst else 0.0)
+            if need > free:
                 raise _Refused(
-                    f"migrations[{k}]: {inst} needs {need / 1e9:.1f} GB on {dst}, "
-                    f"{(self.nodes[dst].mem_capacity - mem[dst]) / 1e9:.1f} GB free (4)"
+                    f"{where}: {inst} needs {need / 1e9:.1f} GB on {dst}, "
+                    f"{free / 1e9:.1f} GB free (4)"
                 )
+            mem[src] -= held
             mem[dst] += need
-            mem[src] -= need
             placement[inst] = dst
-            moves.append((inst, src, dst))
+            moves.append(Move(inst, src, dst, variant))
+        for inst, cfg in new.items():
+            free = self.nodes[cfg.node_id].mem_capacity - mem[cfg.node_id]
+            if cfg.weights > free:
+                raise _Refused(
+                    f"admit: {inst} needs {cfg.weights / 1e9:.1f} GB on {cfg.node_id}, "
+                    f"{free / 1e9:.1f} GB free (4)"
+                )
+            mem[cfg.node_id] += cfg.weights
+            placement[inst] = cfg.node_id
+            moves.append(Move(inst, "", cfg.node_id, cfg.variant, cfg))
         self._check_target(target, placement)
-        return moves
+        return moves, key
+
+    def _new_instance(self, k: int, a: dict[str, str]) -> InstanceConfig:
+        """The config of an instance an ``admit`` entry starts: its variant's weights, and the
+        window of the category's configured instances."""
+        cat, variant = a["category"], a.get("variant", "")
+        offered = [v for v in self.config.variants if v.category == cat]
+        if variant:
+            spec = self.config.variant(cat, variant)
+            if spec is None:
+                raise _Refused(f"admit[{k}].variant: {cat} offers no variant {variant!r}")
+            weights = spec.weights
+        elif offered:
+            raise _Refused(f"admit[{k}].variant: {cat} offers variants, name one")
+        peers = [i for i in self.instances.values() if i.category == cat]
+        if not peers:
+            raise _Refused(f"admit[{k}].category: no {cat} instance is configured to size it by")
+        if not variant:
+            weights = peers[0].weights
+        return InstanceConfig(
+            a["instance_id"], cat, weights, peers[0].reconfig_s, a["node"], variant
+        )
 
     def _check_target(self, target: dict[str, str], placement: dict[str, str]) -> None:
         for inst, node in target.items():
@@ -402,21 +488,42 @@ class XappCore:
                     f"its migrations leave it on {placement[inst]}"
                 )
 
-    def _apply(self, policy: dict[str, Any], moves: list[tuple[str, str, str]], now: float) -> None:
+    def _apply(self, policy: dict[str, Any], moves: list[Move], key: str, now: float) -> None:
         epoch = policy["epoch"]
-        for inst, src, dst in moves:
-            reconfig = self.instances[inst].reconfig_s
-            self.migrating_until[inst] = now + reconfig
-            self.placement[inst] = dst
-            self.pending.setdefault(src, []).append(
+        changed = False
+        for mv in moves:
+            cfg = mv.admitted or self.instances[mv.instance_id]
+            if mv.admitted is not None:  # the new instance joins the cluster the xApp knows
+                self.instances[mv.instance_id] = cfg
+                changed = True
+            elif mv.variant:
+                spec = self.config.variant(cfg.category, mv.variant)
+                assert spec is not None  # checked in _admit
+                cfg = replace(cfg, weights=spec.weights, variant=mv.variant)
+                self.instances[mv.instance_id] = cfg
+                changed = True
+            self.migrating_until[mv.instance_id] = now + cfg.reconfig_s
+            self.placement[mv.instance_id] = mv.dst
+            # The command goes to the node that holds the instance (for an admission: the
+            # node that starts it).
+            self.pending.setdefault(mv.src or mv.dst, []).append(
                 haf_pb2.MigrationCommand(
-                    instance_id=inst, to_node=dst, epoch=epoch, reconfig_s=reconfig
+                    instance_id=mv.instance_id,
+                    to_node=mv.dst,
+                    epoch=epoch,
+                    reconfig_s=cfg.reconfig_s,
+                    variant=mv.variant,
+                    category=cfg.category if mv.admitted is not None else "",
                 )
             )
-        migrations = [(m["instance_id"], m["to_node"]) for m in policy["migrations"]]
-        self.applied[epoch] = safejson.dumps(migrations)
-        for inst, _ in migrations:
-            self.moved_at[inst] = max(self.moved_at.get(inst, -1), epoch)
+        if changed:
+            self.config = replace(self.config, instances=tuple(self.instances.values()))
+            if len(self.instances) > len(self.catalogue):  # admissions append to it
+                self.earlier_sizes |= {len(self.catalogue)}
+            self.catalogue = self.config.instance_ids
+        self.applied[epoch] = key
+        for mv in moves:
+            self.moved_at[mv.instance_id] = max(self.moved_at.get(mv.instance_id, -1), epoch)
         while len(self.applied) > APPLIED_EPOCHS_KEPT:
             self.applied.popitem(last=False)
         self.epoch = max(self.epoch, epoch)
@@ -430,7 +537,13 @@ class XappCore:
                 log.info("%s reported by %s: placement updated", iid, node_id)
                 self.placement[iid] = node_id
             for src, cmds in list(self.pending.items()):
-                kept = [c for c in cmds if not (c.instance_id == iid and c.to_node == node_id)]
+                # Done once it reports from its new node; an in-place variant change (src
+                # is the node) is not shown by residency, it goes out with the next control.
+                kept = [
+                    c
+                    for c in cmds
+                    if not (c.instance_id == iid and c.to_node == node_id and src != node_id)
+                ]
                 if kept:
                     self.pending[src] = kept
                 else:

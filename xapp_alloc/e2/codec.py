@@ -177,9 +177,16 @@ def encode_report(
 
 
 def decode_report(
-    header: bytes, message: bytes, instance_ids: Sequence[str]
+    header: bytes,
+    message: bytes,
+    instance_ids: Sequence[str],
+    earlier_sizes: frozenset[int] = frozenset(),
 ) -> tuple[float, str, list[InstanceMeasurement]]:
     """(collection time, sender name, validated measurements of the resident instances).
+
+    ``earlier_sizes``: catalogue lengths before admissions (issue 16) appended instances to
+    ``instance_ids``; a report without names that lists exactly one of those many instances is
+    read against that prefix (an E2 node that has not yet started the new instance).
 
     Raises :class:`E2DecodeError`: kind ``kpm-header`` or ``kpm-message`` for bytes that are
     not the expected KPM structure, ``kpm-value`` for a name or value out of its range (the
@@ -211,6 +218,9 @@ def decode_report(
     info = mf.get("measInfoList")
     try:
         if info is None:
+            n = len(record) // len(FIELDS)
+            if n in earlier_sizes and n * len(FIELDS) == len(record):
+                instance_ids = instance_ids[:n]
             return collected, node_id, _by_slot(record, instance_ids)
         return collected, node_id, _by_name(record, info, instance_ids)
     except MeasurementError as exc:
