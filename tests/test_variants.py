@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from a1_policies.haf_placement import POLICY_TYPE_ID, PolicyError, build_policy, policy_request
+from a1_policies.haf_placement import PolicyError, build_policy, policy_request
 from airan_twin.e2node import E2Loop
 from airan_twin.run import make_twin
 from airan_twin.scenario import (
@@ -20,7 +20,6 @@ from proto import haf_pb2, safejson
 from proto.errors import ConfigError
 from proto.observation import ClusterConfig
 from xapp_alloc import core as xc
-from xapp_alloc.e2 import codec
 
 GB = 1e9
 
@@ -174,8 +173,6 @@ def test_an_admitted_instance_serves_after_its_window():
     twin.run()
     served = [x for x in twin.arrived if x.cls == 2 and x.quality == pytest.approx(0.99)]
     assert served and min(x.arrival for x in served) >= 1.0
-    starts = [x.end - (x.end - x.arrival) for x in served]
-    assert min(starts) >= 1.0
     r = twin.result()
     assert r.services["admissions"] == 1
     assert "large-ai-3" in [i.instance_id for i in twin.snapshot().instances]
@@ -313,7 +310,7 @@ def test_an_admission_reaches_the_e2_node_and_the_xapp_decodes_its_reports():
     assert by_id["large-ai-3"].weights == 9.8 * GB and by_id["large-ai-2"].weights == 15.6 * GB
     # After its window the new instance is served and reported like any other.
     assert by_id["large-ai-3"].migrating is False
-    assert loop.core.counters.dropped == {} or sum(loop.core.counters.dropped.values()) == 0
+    assert sum(loop.core.counters.dropped.values()) == 0  # old-size reports were read too
     assert loop.refused_migrations == 0
     # The same policy again (a retry) changes nothing.
     loop.push_policy(1, [], variants={"large-ai-2": "int8"}, admit=admit)
@@ -331,4 +328,3 @@ def test_an_e2_node_refuses_a_command_it_cannot_carry_out():
     )
     loop._carry_out(bad)  # 28 GB do not fit on a 24 GB node
     assert loop.refused_migrations == 1 and "x" not in twin.instances
-    assert codec  # the codec module is what the loop encodes reports with
