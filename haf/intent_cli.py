@@ -47,6 +47,14 @@ def intent_cmd(
     out: Annotated[
         Path | None, typer.Option("--out", help="Write the plan (intent, policy, checks) as JSON.")
     ] = None,
+    mode: Annotated[
+        str,
+        typer.Option(
+            "--mode",
+            help="full (pre-allocation, reallocation, verification) or single (the ablation: "
+            "one pre-allocation pass, issued unverified).",
+        ),
+    ] = "full",
 ) -> None:
     """Read the intent, plan it (pre-allocation, reallocation), verify the plan in the twin
     and print the A1 policy with the predicted before/after. A contradictory or infeasible
@@ -58,6 +66,8 @@ def intent_cmd(
     from airan_twin.scenario import load_scenario
     from rapp_placement.intent import IntentError, llm_intent, parse_intent
 
+    if mode not in ("full", "single"):
+        raise UsageError("--mode: full or single")
     try:
         if reader == "parser":
             intent = parse_intent(text)
@@ -77,7 +87,7 @@ def intent_cmd(
     )
     with console.status("planning and verifying in the twin …"):
         twin.run(until=warmup)
-        plan = plan_intent(intent, twin, horizon)
+        plan = plan_intent(intent, twin, horizon, mode=mode)
     for step in plan.steps:
         console.print(f"  {step}", highlight=False)
     if plan.before is not None and plan.after is not None:
@@ -90,6 +100,7 @@ def intent_cmd(
             "overall %",
             "LLM p95 ms",
             "small p95 ms",
+            "LLM quality",
         ):
             t.add_column(c, justify="right")
         for name, p in (("before", plan.before), ("with the plan", plan.after)):
@@ -99,6 +110,7 @@ def intent_cmd(
                 *(f"{f[g]:.1f}" for g in ("large_ai", "small_ai", "ran_only", "overall")),
                 f"{p.p95_ms['large_ai']:.0f}",
                 f"{p.p95_ms['small_ai']:.0f}",
+                f"{p.mean_quality.get('large_ai', float('nan')):.3f}",
             )
         console.print(t)
     for label, ok, got in plan.checks:
@@ -188,3 +200,66 @@ def intent_eval_cmd(
             f"{statistics.median(times):.2f}",
         )
     console.print(t)
+
+
+@app.command("intent-ablation")
+def intent_ablation_cmd(
+    cases: Annotated[int, typer.Option("--cases", help="Admission cases to draw.", min=1)] = 16,
+    first_seed: Annotated[
+        int, typer.Option("--first-seed", help="Topology seeds are scanned from here.")
+    ] = 1,
+    warmup: Annotated[
+        float, typer.Option("--warmup", help="Seconds of twin before planning.", min=0)
+    ] = 30.0,
+    horizon: Annotated[
+        float, typer.Option("--horizon", help="Seconds each plan is verified/judged over.", min=10)
+    ] = 60.0,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write every case's outcome as JSON.")
+    ] = None,
+) -> None:
+    """The RIDAS ablation on admissions of new LLM services in generated topologies: the full
+    planner (pre-allocation, reallocation, verification) vs a single pass (pre-allocation
+    only, issued unverified). Half the cases need reallocation (docs/intents.md)."""
+    from dataclasses import asdict
+
+    from airan_twin.intent_eval import compare, draw_cases, summarise
+    from airan_twin.intent_plan import MODES
+    from haf.app import progress
+
+    with console.status("drawing cases …"):
+        drawn = draw_cases(cases, first_seed, warmup)
+    with progress() as bar:
+        task = bar.add_task("plans", total=len(drawn) * len(MODES))
+        outcomes = compare(drawn, MODES, warmup, horizon, on_done=lambda: bar.advance(task))
+    t = Table(title=f"Admissions: full planner vs single pass ({len(drawn)} cases, {horizon:g} s)")
+    for c in (
+        "cases",
+        "planner",
+        "n",
+        "policies",
+        "admitted/asked",
+        "targets met",
+        "LLM %",
+        "quality",
+    ):
+        t.add_column(c, justify="right")
+    for r in summarise(outcomes):
+        t.add_row(
+            r["subset"],
+            r["mode"],
+            str(r["cases"]),
+            str(r["policies"]),
+            f"{r['admitted']}/{r['asked']}",
+            str(r["targets_met"]),
+            f"{r['large_ai']:.1f}",
+            f"{r['quality']:.3f}",
+        )
+    console.print(t)
+    if out is not None:
+        out.write_text(
+            json.dumps(
+                {"cases": [asdict(c) for c in drawn], "outcomes": [asdict(o) for o in outcomes]},
+                indent=1,
+            )
+        )

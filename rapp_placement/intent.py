@@ -49,13 +49,21 @@ def validate_intent(doc: Any) -> dict:
         raise IntentError(f"intent {where}: {e.message[:160]}")
     floors: dict[str, float] = {}
     ceilings: dict[str, float] = {}
+    quality: dict[str, float] = {}
     for k, t in enumerate(doc.get("targets", [])):
+        given = {"min_percent", "max_ms", "min_score"} & set(t)
         if t["metric"] == "fulfilment":
-            if "min_percent" not in t or "max_ms" in t:
+            if given != {"min_percent"}:
                 raise IntentError(f"intent targets/{k}: a fulfilment target needs min_percent only")
             floors[t["class"]] = max(floors.get(t["class"], 0.0), float(t["min_percent"]))
+        elif t["metric"] == "quality":
+            if given != {"min_score"}:
+                raise IntentError(f"intent targets/{k}: a quality target needs min_score only")
+            if t["class"] not in CATEGORY_OF_CLASS:
+                raise IntentError(f"intent targets/{k}: quality is for large_ai or small_ai")
+            quality[t["class"]] = max(quality.get(t["class"], 0.0), float(t["min_score"]))
         else:
-            if "max_ms" not in t or "min_percent" in t:
+            if given != {"max_ms"}:
                 raise IntentError(f"intent targets/{k}: a p95_latency target needs max_ms only")
             if t["class"] not in CATEGORY_OF_CLASS:
                 raise IntentError(f"intent targets/{k}: p95 latency is for large_ai or small_ai")
@@ -64,6 +72,9 @@ def validate_intent(doc: Any) -> dict:
     targets = [
         {"metric": "fulfilment", "class": c, "min_percent": v} for c, v in sorted(floors.items())
     ] + [{"metric": "p95_latency", "class": c, "max_ms": v} for c, v in sorted(ceilings.items())]
+    targets += [
+        {"metric": "quality", "class": c, "min_score": v} for c, v in sorted(quality.items())
+    ]
     if targets:
         out["targets"] = targets
     avoid = sorted({(a["category"], a["node_kind"]) for a in doc.get("avoid", [])})
@@ -71,6 +82,10 @@ def validate_intent(doc: Any) -> dict:
         out["avoid"] = [{"category": c, "node_kind": k} for c, k in avoid]
     if doc.get("pin"):
         out["pin"] = dict(sorted(doc["pin"].items()))
+    if doc.get("admit"):
+        out["admit"] = sorted(
+            (dict(a) for a in doc["admit"]), key=lambda a: (a["category"], a.get("near_cell", 0))
+        )
     for key in ("migration_budget", "priority"):
         if key in doc:
             out[key] = doc[key]
@@ -116,6 +131,12 @@ def check_intent(intent: dict, sc, placement: dict[str, str] | None = None) -> l
         moves += where[inst] != node
     if moves and intent.get("migration_budget") == 0:
         why.append(f"pin needs {moves} migration(s) but the migration budget is 0")
+    cells = set(sc.cells)
+    for a in intent.get("admit", []):
+        if "near_cell" in a and a["near_cell"] not in cells:
+            why.append(f"admit: there is no cell {a['near_cell']} here (cells {sorted(cells)})")
+        if all(banned(a["category"], k) for k in kinds.values()):
+            why.append(f"admit: avoid leaves a new {a['category']} instance no node")
     ceilings = [t for t in intent.get("targets", []) if t["metric"] == "p95_latency"]
     for t in ceilings:
         cat = CATEGORY_OF_CLASS[t["class"]]
@@ -147,11 +168,11 @@ _KIND = r"([a-z][a-z0-9-]*?)(?:[- ]nodes?|[- ]servers?|[- ]machines?)"
 
 _STARTS = (
     "keep|never|don't|do not|avoid|at most|no more|limit|pin|prioriti|p95|the|make|ensure|"
-    "hold|put|place|run|large|small|ran|llm"
+    "hold|put|place|run|large|small|ran|llm|add|deploy|start|launch|admit|spin|bring|quality"
 )
 #: Clauses end at "." (not a decimal point), ";", a newline, a comma, or an "and" that
 #: starts a new instruction.
-_SPLIT = rf"(?<!\d)\.|\.(?!\d)|[;\n]|,\s*(?:and\s+)?|\s+and\s+(?=(?:{_STARTS}))"
+_SPLIT = rf"(?<!\d)\.|\.(?!\d)|[;\n]|,\s*(?:and\s+|but\s+)?|\s+(?:and|but)\s+(?=(?:{_STARTS}))"
 _AT_LEAST = r"(?:above|over|at least|no less than|>=|≥|not below|minimum of|min)"
 _AT_MOST = r"(?:below|under|at most|within|<=|≤|no more than|less than)"
 _VERB = r"(?:place|put|run|schedule|host|placing|putting|running)"
@@ -178,7 +199,72 @@ def _clauses(text: str) -> list[str]:
     return [p.strip(" ,") for p in parts if p and p.strip(" ,")]
 
 
+_COUNT = {
+    "a": 1,
+    "an": 1,
+    "one": 1,
+    "another": 1,
+    "a second": 1,
+    "a third": 1,
+    "one more": 1,
+    "two": 2,
+    "two more": 2,
+    "three": 3,
+    "four": 4,
+}
+_ADMIT = re.compile(
+    r"^(?:please\s+)?(?:add|deploy|start|launch|admit|spin up|bring up)\s+"
+    r"(a second|a third|one more|two more|another|an|a|one|two|three|four|[1-4])?\s*"
+    r"(?:new\s+|more\s+|extra\s+|additional\s+)?(.+?)"
+    r"(?:\s+(?:for|near|at|serving|in)\s+cell\s+(\d+))?$"
+)
+_ADMIT_CATS = [
+    (r"(?:llms?|large[- ]?ai|large models?|language models?)", "large-ai"),
+    (r"(?:small[- ]?ai|small models?|vision models?|embedding models?)", "small-ai"),
+]
+
+
+def _parse_admit(c: str, out: dict) -> bool:
+    """ "add a second LLM for cell 3", "deploy two more small models"."""
+    m = _ADMIT.match(c)
+    if not m:
+        return False
+    what = re.sub(r"\s+(?:instances?|services?|replicas?)$", "", m.group(2).strip())
+    cat = next((k for pat, k in _ADMIT_CATS if re.fullmatch(pat, what)), None)
+    if cat is None:
+        return False
+    word = m.group(1) or "a"
+    n = int(word) if word.isdigit() else _COUNT[word]
+    item: dict = {"category": cat}
+    if m.group(3):
+        item["near_cell"] = int(m.group(3))
+    out.setdefault("admit", []).extend(dict(item) for _ in range(n))
+    return True
+
+
+def _parse_quality(c: str, out: dict) -> bool:
+    """ "keep LLM quality at least 0.97", "LLM quality above 95%", "do not quantise LLMs"."""
+    if re.search(r"\b(?:do not|don't|never|no)\s+quanti[sz](?:e|ation|ing)", c):
+        score = 1.0
+    else:
+        m = re.search(rf"quality\b.*?{_AT_LEAST}\s*{_NUM}\s*(%)?", c)
+        if not m:
+            return False
+        score = float(m.group(1)) / (100.0 if m.group(2) else 1.0)
+        if score > 1.0:
+            return False
+    cls = _class_of(c) or "large_ai"
+    if cls not in CATEGORY_OF_CLASS:
+        return False
+    out.setdefault("targets", []).append({"metric": "quality", "class": cls, "min_score": score})
+    return True
+
+
 def _parse_clause(c: str, out: dict) -> bool:
+    if _parse_admit(c, out):
+        return True
+    if re.search(r"quality|quanti[sz]", c):
+        return _parse_quality(c, out)
     # Fulfilment floors: "keep large AI fulfilment above 90%", "RAN deadlines at least 99.9 %".
     m = re.search(rf"{_AT_LEAST}\s*{_NUM}\s*%", c)
     if m and re.search(r"fulfil|deadline|met|on time|success", c):
@@ -276,8 +362,10 @@ _SYSTEM = (
     "(LLM requests), small_ai (vision/embedding), ran_only, overall. Categories: large-ai, "
     "small-ai, du, cu-up, ai (both AI), any. Node kinds look like gpu-heavy, balanced, "
     "cpu-heavy. Fields: targets [{metric: fulfilment, class, min_percent} | {metric: "
-    "p95_latency, class, max_ms}], avoid [{category, node_kind}], pin {instance: node}, "
-    "migration_budget (migrations per hour), priority (a class). Only what the text says.\n"
+    "p95_latency, class, max_ms} | {metric: quality, class, min_score 0..1}], avoid "
+    "[{category, node_kind}], pin {instance: node}, migration_budget (migrations per hour), "
+    "priority (a class), admit [{category, near_cell}] (one item per new instance). Only "
+    "what the text says.\n"
     'Example: "keep LLM fulfilment above 90% and never run AI on cpu-heavy nodes" -> '
     '{"targets": [{"metric": "fulfilment", "class": "large_ai", "min_percent": 90}], '
     '"avoid": [{"category": "ai", "node_kind": "cpu-heavy"}]}'

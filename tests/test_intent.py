@@ -178,3 +178,95 @@ def test_constraints_allow_rules():
     assert c.allows("du", "du-1", "cpu-heavy-1", "cpu-heavy")
     assert not c.allows("large-ai", "large-ai-1", "gpu-heavy-2", "gpu-heavy")
     assert c.allows("large-ai", "large-ai-1", "gpu-heavy-1", "gpu-heavy")
+
+
+# --- admissions and variants (the second half of issue 16) ---------------------------------
+def _xapp_accepts(twin, policy) -> dict:
+    """What the xApp answers to the plan's policy, from the twin's state now."""
+    from a1_policies.haf_placement import policy_request
+    from proto import safejson
+    from xapp_alloc import core as xc
+
+    core = xc.XappCore(twin.cluster)
+    core.placement = _placement(twin)
+    out = core.handle(xc.A1_POLICY_REQ, policy_request("CREATE", "i-1", policy), twin.now)
+    return safejson.loads(out[0].payload, "resp")
+
+
+def test_an_admission_is_pre_allocated_in_idle_memory_and_the_xapp_accepts_it(now):
+    plan = plan_intent(parse_intent("add a second LLM for cell 3"), now, horizon_s=20.0)
+    assert plan.ok, plan.problems
+    (item,) = plan.policy["admit"]
+    assert item["category"] == "large-ai" and item["instance_id"] == "large-ai-3"
+    assert item["variant"] == "bf16"  # idle memory holds the best-quality variant
+    snap = now.snapshot()
+    node = snap.node(item["node"])
+    assert node.mem_capacity - node.mem_used >= 28e9
+    assert any(s.startswith("pre-allocate: new large-ai-3") for s in plan.steps)
+    assert _xapp_accepts(now, plan.policy)["status"] == "OK"
+    assert "large-ai-3" not in now.instances  # planning forks: the live twin is unchanged
+
+
+def test_a_quality_floor_limits_the_variants_the_planner_may_choose(now):
+    text = "add an LLM, never place LLMs on gpu-heavy nodes"
+    loose = plan_intent(parse_intent(text), now, horizon_s=20.0, mode="single")
+    assert loose.admissions and loose.admissions[0]["variant"] in ("int8", "int4")
+    strict = plan_intent(
+        parse_intent(text + " and do not quantise LLMs"), now, horizon_s=20.0, mode="single"
+    )
+    assert strict.policy is None
+    assert any("admit large-ai" in p and "idle" in p for p in strict.problems), strict.problems
+
+
+def test_reallocation_admits_what_the_single_pass_refuses(now):
+    """Four new LLMs, the GPU-heavy nodes kept for the RAN, quality >= 0.99: idle memory holds
+    three (INT8); the single pass refuses the fourth, the full planner makes room for it by
+    reallocation and the plan holds memory (4) in the twin."""
+    from airan_twin.intent_plan import _fork_with
+
+    intent = {
+        "admit": [{"category": "large-ai"}] * 4,
+        "avoid": [{"category": "large-ai", "node_kind": "gpu-heavy"}],
+        "targets": [{"metric": "quality", "class": "large_ai", "min_score": 0.99}],
+    }
+    single = plan_intent(intent, now, horizon_s=20.0, mode="single")
+    assert single.policy is None and any("idle" in p for p in single.problems)
+    full = plan_intent(intent, now, horizon_s=20.0)
+    assert full.ok, full.problems
+    assert len(full.policy["admit"]) == 4
+    assert any(s.startswith("reallocate") for s in full.steps)
+    assert all(a.get("variant") in ("bf16", "int8") for a in full.policy["admit"])
+    fork = _fork_with(now, full, list(full.weights))
+    for node in fork.nodes.values():
+        assert node.mem_used <= node.mem_cap * (1 + 1e-9)
+    assert _xapp_accepts(now, full.policy)["status"] == "OK"
+
+
+def test_reallocation_reconfigures_a_resident_with_quality_slack_when_moves_cannot():
+    from airan_twin.intent_plan import Plan, _make_room, _Room
+
+    sc = load_scenario()
+    twin = make_twin(sc, "haf-static", 0.9, 3, 100.0)
+    plan = Plan({})
+    pins = (("cu-up-3", "balanced-1"), ("du-3", "balanced-1"), ("large-ai-1", "balanced-1"))
+    room = _Room(twin, Constraints(pin=pins), plan)  # every resident of balanced-1 pinned
+    actions = _make_room(room, "balanced-1", 18e9, {"large-ai": 0.0, "small-ai": 0.0})
+    assert actions == [("variant", "large-ai-1", "int4", pytest.approx(18.2e9))]
+    floor = {"large-ai": 0.99, "small-ai": 0.0}  # INT8 only: frees 12.4 GB, not 18
+    assert _make_room(room, "balanced-1", 18e9, floor) is None
+    assert _make_room(room, "balanced-1", 12e9, floor)[0][2] == "int8"
+
+
+def test_round_two_switches_a_missed_class_to_a_faster_variant():
+    from airan_twin.intent_plan import Plan, _faster, _Room
+
+    sc = load_scenario()
+    twin = make_twin(sc, "haf-static", 0.9, 3, 100.0)
+    plan = Plan({})
+    room = _Room(twin, None, plan)
+    changed = _faster(room, plan, "large_ai", {"large-ai": 0.98, "small-ai": 0.0})
+    # INT8 (quality 0.99, work 0.74) is the fastest variant the 0.98 floor allows.
+    assert plan.variants == {"large-ai-1": "int8", "large-ai-2": "int8"}, changed
+    plan2 = Plan({})
+    _faster(_Room(twin, None, plan2), plan2, "large_ai", {"large-ai": 1.0, "small-ai": 0.0})
+    assert plan2.variants == {}  # no slack: nothing to switch
