@@ -189,15 +189,25 @@ def generate_dataset(
     workers: int = 2,
     on_run_done: Callable[[int], None] | None = None,
     label_window_s: float | None = None,
+    ray: str | None = None,
 ) -> dict[str, np.ndarray]:
     """All runs' samples concatenated; ``run`` indexes ``runs``, ``topology`` names the
     generated topology (-1: ``sc``) for a split by topology; ``short`` flags the heuristic
-    shortlist's candidates (and the no-op); ``samples_per_epoch=0`` rolls out every candidate."""
+    shortlist's candidates (and the no-op); ``samples_per_epoch=0`` rolls out every candidate.
+
+    ``ray``: each run is a Ray task (``"local"``: a runtime of ``workers`` CPUs here; else a
+    cluster address); parts are joined in run order, so the dataset is the serial one."""
     jobs = [
         (sc, spec, horizon, samples_per_epoch, k, label_window_s) for k, spec in enumerate(runs)
     ]
     parts: list[dict[str, np.ndarray]] = []
-    if workers > 1 and len(jobs) > 1:
+    if ray is not None:
+        from airan_twin.scale_out import ray_map
+
+        parts = ray_map(
+            _worker, jobs, ray, workers, lambda n, _: on_run_done(n) if on_run_done else None
+        )
+    elif workers > 1 and len(jobs) > 1:
         with mp.get_context("fork").Pool(workers) as pool:
             for part in pool.imap(_worker, jobs):
                 parts.append(part)

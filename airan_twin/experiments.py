@@ -78,19 +78,13 @@ def run_jobs(
 
 
 def _run_on_ray(args, workers: int, on_done, address: str) -> list[tuple[Job, RunResult]]:
-    from airan_twin.scale_out import ray_runtime
+    from airan_twin.scale_out import ray_map
 
-    out: list[tuple[Job, RunResult]] = []
-    with ray_runtime(address, workers) as ray:
-        task = ray.remote(num_cpus=1)(_run)
-        pending = [task.remote(a) for a in args]
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            job, res = ray.get(done[0])
-            out.append((job, res))
-            if on_done:
-                on_done(len(out), job, res)
-    return out
+    def done(n: int, res: tuple[Job, RunResult]) -> None:
+        if on_done:
+            on_done(n, *res)
+
+    return ray_map(_run, args, address, workers, done)
 
 
 @dataclass

@@ -225,8 +225,10 @@ def _make_room(room: _Room, node: str, short: float, floors: dict[str, float], k
 def _room_actions(room, node, short, floors, keep, reconfigure):
     actions: list[tuple[str, str, str, float]] = []  # (kind, instance, variant|node, bytes)
     freed = 0.0
+    new = {a["instance_id"] for a in room.plan.admissions}  # planned here: not resident yet
     residents = sorted(
-        (o for o in room.where if room.where[o] == node and o != keep), key=lambda o: -room.size[o]
+        (o for o in room.where if room.where[o] == node and o != keep and o not in new),
+        key=lambda o: -room.size[o],
     )
     for other in residents if reconfigure else ():
         if freed >= short:

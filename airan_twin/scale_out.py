@@ -9,7 +9,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 from proto.errors import InputError
 
@@ -41,6 +42,32 @@ def ray_runtime(address: str, workers: int) -> Iterator:
     finally:
         if started:
             ray.shutdown()
+
+
+def ray_map(
+    fn: Callable[[Any], Any],
+    args: Sequence[Any],
+    address: str,
+    workers: int,
+    on_done: Callable[[int, Any], None] | None = None,
+) -> list[Any]:
+    """``[fn(a) for a in args]`` with each call a Ray task (1 CPU); results in the order of
+    ``args`` whatever order they finish in, so a caller that concatenates them gets what the
+    serial run gives. ``on_done(finished, result)`` after each task (a progress bar)."""
+    out: list[Any] = [None] * len(args)
+    with ray_runtime(address, workers) as ray:
+        task = ray.remote(num_cpus=1)(fn)
+        index = {task.remote(a): k for k, a in enumerate(args)}
+        pending = list(index)
+        finished = 0
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            res = ray.get(done[0])
+            out[index[done[0]]] = res
+            finished += 1
+            if on_done is not None:
+                on_done(finished, res)
+    return out
 
 
 def _project_path() -> list[str]:

@@ -344,6 +344,7 @@ def critic_dataset(
     ] = None,
     workers: Annotated[int, typer.Option("--workers", min=1)] = 2,
     scenario: ScenarioOpt = None,
+    ray: RayOpt = None,
 ) -> None:
     """Counterfactual rollouts: per epoch fork the twin, apply each sampled candidate (always
     the no-op), simulate the label window, record class fulfilment. Seeded."""
@@ -371,6 +372,7 @@ def critic_dataset(
             workers,
             lambda n: bar.update(task, completed=n),
             label_window,
+            ray,
         )
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out, **data)

@@ -38,6 +38,30 @@ def test_a_small_sweep_on_a_local_ray_runtime_equals_the_serial_run():
     assert not ray.is_initialized()  # the runtime it started is shut down
 
 
+def test_the_critic_dataset_on_ray_is_the_serial_dataset():
+    import numpy as np
+
+    from airan_twin.critic_data import RunSpec, generate_dataset
+
+    sc = load_scenario()
+    runs = [RunSpec(0.9, 1), RunSpec(1.1, 2), RunSpec(0.9, 3, topology=1001)]
+    serial = generate_dataset(sc, runs, horizon=16.0, samples_per_epoch=3, workers=1)
+    seen: list[int] = []
+    on_ray = generate_dataset(
+        sc,
+        runs,
+        horizon=16.0,
+        samples_per_epoch=3,
+        workers=2,
+        on_run_done=seen.append,
+        ray="local",
+    )
+    assert sorted(serial) == sorted(on_ray)
+    for k in serial:
+        assert np.array_equal(serial[k], on_ray[k]), k
+    assert len(serial["X"]) > 0 and seen == [1, 2, 3]
+
+
 def test_without_ray_installed_the_option_says_how_to_get_it(monkeypatch):
     import sys
 
