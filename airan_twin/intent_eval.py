@@ -3,10 +3,12 @@ verification) against a single pass (pre-allocation only, no reallocation, no ve
 on admissions of new AI services.
 
 Cases are drawn from generated topologies (``airan_twin.topologies.generate``: 4–9 nodes,
-hardware the paper's testbed does not have) — never from the paper testbed the planner was
-written against. Each case is one topology, a warmed-up twin (its state is "now") and an intent
-that admits one or two services, with, drawn from the case's seed, a quality floor, a cell to be
-near and an LLM fulfilment floor. A case *needs reallocation* when the single pass cannot place
+hardware the paper's testbed does not have; LLMs on the weakest GPUs that hold them) — never
+from the paper testbed the planner was written against. Each case is one topology, a twin
+warmed up under HAF-Static (its state is "now"; it makes no moves of its own, so the plan's
+are the only ones) and an intent that admits one to three LLMs, with, drawn from the case's
+seed, a quality floor, a cell to be near, an LLM fulfilment floor and, half the time, the
+GPU-heavy nodes kept for the RAN. A case *needs reallocation* when the single pass cannot place
 every new service in idle memory. For each case and planner: was a policy issued, how many new
 services it starts (and the twin starts), whether every target is met in the twin's run of the
 policy, and the quality served (mean score of the fulfilled LLM requests).
@@ -82,10 +84,10 @@ def draw_intent(seed: int, cells: list[int]) -> dict:
 
 
 def _twin(seed: int, warmup_s: float, horizon_s: float, rho: float):
-    sc = generate(seed)
-    twin = make_twin(
-        sc, "haf", rho, seed, warmup_s + horizon_s + 120.0, method_kwargs={"agent": "heuristic"}
-    )
+    # LLMs start on the weakest GPUs that hold them (as on the paper testbed) and stay there
+    # (HAF-Static: no placement moves of its own), so the planner's changes are the only ones.
+    sc = generate(seed, llms_on_weak=True)
+    twin = make_twin(sc, "haf-static", rho, seed, warmup_s + horizon_s + 120.0)
     twin.run(until=warmup_s)
     return twin
 
@@ -102,7 +104,12 @@ def needs_reallocation(intent: dict, twin) -> bool:
 
 
 def draw_cases(
-    n: int, first_seed: int = 1, warmup_s: float = 30.0, rho: float = 0.9, realloc_share=0.5
+    n: int,
+    first_seed: int = 1,
+    warmup_s: float = 30.0,
+    rho: float = 0.9,
+    realloc_share: float = 0.5,
+    horizon_s: float = 60.0,
 ) -> list[Case]:
     """``n`` cases, about ``realloc_share`` of them needing reallocation: seeds are scanned in
     order from ``first_seed`` and kept while their kind's quota is open (deterministic)."""
@@ -110,7 +117,7 @@ def draw_cases(
     out: list[Case] = []
     seed = first_seed
     while len(out) < n and seed < first_seed + 20 * n:
-        twin = _twin(seed, warmup_s, 0.0, rho)
+        twin = _twin(seed, warmup_s, horizon_s, rho)  # the state run_case plans from
         intent = draw_intent(seed, twin.sc.cells)
         placement = {iid: inst.node.nid for iid, inst in twin.instances.items()}
         if not check_intent(intent, twin.sc, placement):  # not one that fails on its face

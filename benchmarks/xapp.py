@@ -12,23 +12,23 @@ from xapp_alloc import core as xc
 from xapp_alloc.e2 import codec
 
 
-def indication_latency(n: int = 600, fast_kpm: bool = True) -> dict:
+def indication_latency(n: int = 600, fast: bool = True) -> dict:
     """Real indications recorded from the twin at rho = 0.9, replayed through a fresh core;
-    ``fast_kpm=False``: KPM messages decoded by asn1tools only (the "before" of issue 17)."""
+    ``fast=False``: every message through pycrate / asn1tools (the "before" of issue 17)."""
     twin = make_twin(load_scenario(), "haf-static", 0.9, 1, 2.0, external_allocation=True)
     loop = E2Loop.build(twin, 0.01)
     twin.run()
     inds = [r for r in loop.record or [] if r.mtype == xc.RIC_INDICATION and not r.outbound][:n]
     core = xc.XappCore(loop.core.config)
     lat = []
-    saved, codec.USE_FAST_KPM = codec.USE_FAST_KPM, fast_kpm
+    saved, codec.USE_FAST = codec.USE_FAST, fast
     try:
         for r in inds:
             t0 = time.perf_counter()
             core.handle(r.mtype, r.payload, r.timestamp, r.sub_id, r.meid)
             lat.append(time.perf_counter() - t0)
     finally:
-        codec.USE_FAST_KPM = saved
+        codec.USE_FAST = saved
     lat.sort()
     med = statistics.median(lat)
     return {
@@ -52,10 +52,10 @@ def kpm_decode_latency(n: int = 600) -> dict:
     ][:n]
     cat = loop.core.catalogue
     out = {}
-    saved = codec.USE_FAST_KPM
+    saved = codec.USE_FAST
     try:
         for fast in (False, True):
-            codec.USE_FAST_KPM = fast
+            codec.USE_FAST = fast
             lat = []
             for i in inds:
                 t0 = time.perf_counter()
@@ -63,5 +63,5 @@ def kpm_decode_latency(n: int = 600) -> dict:
                 lat.append(time.perf_counter() - t0)
             out["after" if fast else "before"] = statistics.median(lat) * 1e6
     finally:
-        codec.USE_FAST_KPM = saved
+        codec.USE_FAST = saved
     return out

@@ -228,7 +228,7 @@ def intent_ablation_cmd(
     from haf.app import progress
 
     with console.status("drawing cases …"):
-        drawn = draw_cases(cases, first_seed, warmup)
+        drawn = draw_cases(cases, first_seed, warmup, horizon_s=horizon)
     with progress() as bar:
         task = bar.add_task("plans", total=len(drawn) * len(MODES))
         outcomes = compare(drawn, MODES, warmup, horizon, on_done=lambda: bar.advance(task))

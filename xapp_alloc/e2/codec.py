@@ -35,9 +35,12 @@ from proto.observation import (
     measurement_from_kpm,
     measurement_name,
 )
+from xapp_alloc.e2.e2ap_fast import read_indication, write_control
 from xapp_alloc.e2.kpm_fast import fast_record
 
-USE_FAST_KPM = True
+#: Read/write the hot-path shapes by hand (``e2ap_fast``, ``kpm_fast``); pycrate and asn1tools
+#: decide every other shape and are the reference the tests compare with.
+USE_FAST = True
 
 KPM_RAN_FUNCTION_ID = 2  # the usual KPM RAN function id
 HAF_RAN_FUNCTION_ID = 300  # E2SM-HAF (our control service model)
@@ -208,9 +211,9 @@ def decode_report(
         raise E2DecodeError("kpm-value", str(exc)) from None
     if collected < 0.0:
         raise E2DecodeError("kpm-value", f"colletStartTime: before 1970 ({collected:.0f} s)")
-    # The shape our E2 nodes send, read by hand (issue 17); USE_FAST_KPM = False is the
-    # asn1tools-only path (the benchmark's "before").
-    record = fast_record(message) if USE_FAST_KPM else None
+    # The shape our E2 nodes send, read by hand (issue 17); USE_FAST = False is the
+    # library-only path (the benchmark's "before").
+    record = fast_record(message) if USE_FAST else None
     info = None
     if record is None:  # anything else: asn1tools, the reference
         try:
@@ -365,6 +368,9 @@ def _decode_e2ap(data: bytes, procedure: str) -> dict[int, object]:
 
 
 def decode_indication(data: bytes) -> E2apIndication:
+    fast = read_indication(data) if USE_FAST else None
+    if fast is not None:
+        return E2apIndication(*fast)
     ies = _decode_e2ap(data, "RICindication")
     try:
         req = ies[29]
@@ -383,6 +389,10 @@ def decode_indication(data: bytes) -> E2apIndication:
 
 def encode_control(requestor_id: int, instance_id: int, message: bytes) -> bytes:
     """E2AP RICcontrolRequest (procedure 4) carrying an E2SM-HAF control message."""
+    if USE_FAST:
+        out = write_control(requestor_id, instance_id, HAF_RAN_FUNCTION_ID, CONTROL_HEADER, message)
+        if out is not None:
+            return out
     pdu = _pdu()
     pdu.set_val(
         (
