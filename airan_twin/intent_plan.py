@@ -7,8 +7,8 @@ two-stage planning with verification).
    avoided node kind, a pin elsewhere) moves to an allowed node that has the memory (eq. 4) —
    the one with the most idle GPU; every new service (``admit``) gets the best-quality variant
    its quality floor allows that fits, with room for its share of the service's KV now (the
-   service's KV over one more instance), on an allowed node (its cell's node first, then the
-   most idle GPU).
+   service's KV over one more instance, at most the 8 GB a node keeps for an LLM's KV), on an
+   allowed node (its cell's node first, then the most idle GPU).
 3. **Reallocation**, when nothing idle is enough: services already running make room —
    the smallest movable instances move to an allowed home elsewhere (no quality lost), and
    when moves alone are not enough, AI instances with quality slack (above their class's
@@ -39,6 +39,7 @@ import numpy as np
 
 from airan_twin.metrics import CLASS_NAMES, GROUPS
 from airan_twin.scenario import Category
+from airan_twin.topologies import KV_ROOM_GB
 from proto.observation import ClassWeights, Constraints
 from rapp_placement.critic import DEFAULT_CLASS_WEIGHTS
 from rapp_placement.intent import check_intent
@@ -325,7 +326,10 @@ def _stage_admit(room: _Room, plan: Plan, floors: dict[str, float], realloc: boo
         iid = _new_id(room, cat)
         near = room.cell_node.get(a.get("near_cell", -1), "")
         options = room.variants_of(cat, floors[cat])
-        reserve = room.kv_share[cat]
+        # Its share of the service's KV now, at most the KV room a node keeps for an LLM
+        # (topologies.KV_ROOM_GB): an overloaded service's KV is its queue, and a newcomer with
+        # less room still serves (requests wait for KV memory, they are not refused).
+        reserve = min(room.kv_share[cat], KV_ROOM_GB * GB)
         allowed = [n for n in room.kinds if room.allowed(iid, cat, n)]
         order = sorted(allowed, key=lambda n: (n != near, -room.idle[n], n))
         placed = None
