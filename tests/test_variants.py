@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from a1_policies.haf_placement import PolicyError, build_policy, policy_request
 from airan_twin.e2node import E2Loop
@@ -328,3 +330,43 @@ def test_an_e2_node_refuses_a_command_it_cannot_carry_out():
     )
     loop._carry_out(bad)  # 28 GB do not fit on a 24 GB node
     assert loop.refused_migrations == 1 and "x" not in twin.instances
+
+
+# --- the xApp's checks and the twin's agree --------------------------------------------------
+_SC = load_scenario()
+_NODES = [n.id for n in _SC.nodes]
+_AI = [i.id for i in _SC.instances if i.category.value in ("large-ai", "small-ai")]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.dictionaries(st.sampled_from(_AI), st.sampled_from(["bf16", "int8", "int4"]), max_size=4),
+    st.lists(
+        st.tuples(
+            st.sampled_from(["large-ai", "small-ai"]),
+            st.sampled_from(_NODES),
+            st.sampled_from(["bf16", "int8", "int4"]),
+        ),
+        max_size=3,
+    ),
+)
+def test_what_the_xapp_accepts_the_e2_nodes_carry_out_within_memory(variants, admissions):
+    twin = make_twin(_SC, "haf-static", 0.9, 1, 2.0, external_allocation=True)
+    loop = E2Loop.build(twin, period_s=0.05)
+    admit = [
+        {"instance_id": f"new-{k}", "category": c, "node": n, "variant": v}
+        for k, (c, n, v) in enumerate(admissions)
+    ]
+    loop.push_policy(1, [], variants=variants, admit=admit)
+    accepted = loop.responses[-1]["status"] == "OK"
+    twin.run(until=1.0)
+    assert loop.refused_migrations == 0  # nothing the xApp accepted was refused by a node
+    assert sum(loop.core.counters.dropped.values()) == 0  # every report read (prefixes too)
+    for node in twin.nodes.values():
+        assert node.mem_used <= node.mem_cap * (1 + 1e-9)  # memory (4) after every change
+    if accepted:
+        assert all(a["instance_id"] in twin.instances for a in admit)
+        for iid, v in variants.items():
+            assert twin.instances[iid].variant == v
+    else:
+        assert not any(a["instance_id"] in twin.instances for a in admit)

@@ -518,8 +518,8 @@ class XappCore:
             )
         if changed:
             self.config = replace(self.config, instances=tuple(self.instances.values()))
-            if len(self.instances) > len(self.catalogue):  # admissions append to it
-                self.earlier_sizes |= {len(self.catalogue)}
+            # Admissions append to the catalogue; E2 nodes start them one by one, in order.
+            self.earlier_sizes |= set(range(len(self.catalogue), len(self.instances)))
             self.catalogue = self.config.instance_ids
         self.applied[epoch] = key
         for mv in moves:
