@@ -23,10 +23,11 @@ def intent_cmd(
         str,
         typer.Option(
             "--reader",
-            help="parser (the documented phrase forms, deterministic), or an LLM agent spec: "
+            help="auto (the parser when it reads every clause, else the embedded model), "
+            "parser (the documented phrase forms, deterministic), or an LLM agent spec: "
             "embedded[:MODEL], ollama[:MODEL[@HOST]], openai:MODEL@URL.",
         ),
-    ] = "parser",
+    ] = "auto",
     scenario: ScenarioOpt = None,
     seed: SeedOpt = 1,
     warmup: Annotated[
@@ -64,17 +65,12 @@ def intent_cmd(
     from airan_twin.intent_plan import plan_intent
     from airan_twin.run import make_twin
     from airan_twin.scenario import load_scenario
-    from rapp_placement.intent import IntentError, llm_intent, parse_intent
+    from rapp_placement.intent import IntentError
 
     if mode not in ("full", "single"):
         raise UsageError("--mode: full or single")
     try:
-        if reader == "parser":
-            intent = parse_intent(text)
-        else:
-            from rapp_placement.backends import _backend
-
-            intent = llm_intent(text, _backend(reader))
+        intent = _read(text, reader)
     except IntentError as exc:
         raise UsageError(f"intent: {exc}") from None
     except InputError as exc:
@@ -138,6 +134,31 @@ def intent_cmd(
         console.print(f"PUT {policy_id}: HTTP {code}, {st.get('enforceStatus')}", highlight=False)
         if st.get("enforceStatus") != "ENFORCED":
             raise typer.Exit(1)
+
+
+def _read(text: str, reader: str) -> dict:
+    """The structured intent by ``reader``; ``auto``: the parser (exact on the documented
+    forms), and for wording it cannot read the embedded model if one is installed (its answer
+    validated like any input) — else the parser's error, which quotes the clause."""
+    from rapp_placement.intent import IntentError, llm_intent, parse_intent
+
+    if reader in ("parser", "auto"):
+        try:
+            return parse_intent(text)
+        except IntentError as exc:
+            if reader == "parser":
+                raise
+            from rapp_placement import models
+
+            try:
+                models.model_path(models.DEFAULT_MODEL)
+            except models.ModelError:
+                raise IntentError(f"{exc}; no embedded model to read free wording") from None
+            console.print(f"[dim]parser: {exc} — asking the embedded model[/dim]")
+            reader = "embedded"
+    from rapp_placement.backends import _backend
+
+    return llm_intent(text, _backend(reader))
 
 
 CORPUS = Path(__file__).resolve().parents[1] / "a1_policies" / "examples" / "intents.jsonl"

@@ -168,8 +168,24 @@ def test_contradictory_intent_is_explained_with_no_policy_by_the_cli(tmp_path, c
     assert code == 1
     assert "contradicts avoid" in stdout and "no policy" in stdout
     assert json.loads(out.read_text())["policy"] is None
-    code, stdout, stderr = run_haf(["intent", "make it fast"], capsys)
+    code, stdout, stderr = run_haf(["intent", "make it fast", "--reader", "parser"], capsys)
     assert code != 0 and "cannot read" in stdout + stderr
+
+
+def test_auto_reader_uses_the_parser_and_says_when_no_model_can_read_the_rest(capsys, monkeypatch):
+    from haf.intent_cli import _read
+    from rapp_placement import models
+
+    assert _read("never place LLMs on cpu-heavy nodes", "auto") == parse_intent(
+        "never place LLMs on cpu-heavy nodes"
+    )  # no model asked: the parser read it
+
+    def absent(name):
+        raise models.ModelError(f"model {name} is not installed")
+
+    monkeypatch.setattr(models, "model_path", absent)
+    with pytest.raises(IntentError, match=r"cannot read 'make it fast'.*no embedded model"):
+        _read("make it fast", "auto")
 
 
 def test_constraints_allow_rules():
