@@ -64,6 +64,27 @@ CONTROLS_SCHEMA = {
                     "weights": {"type": "number", "minimum": 0, "maximum": ob.MAX_CAPACITY},
                     "reconfig_s": {"type": "number", "minimum": 0, "maximum": 86400},
                     "node_id": {"type": "string", "pattern": ob.ID_PATTERN},
+                    "variant": {
+                        "anyOf": [{"const": ""}, {"type": "string", "pattern": ob.VARIANT_PATTERN}]
+                    },
+                },
+            },
+        },
+        "variants": {
+            "type": "array",
+            "maxItems": 2 * ob.MAX_VARIANTS,
+            "description": "What the AI categories offer (issue 16): weights checked by (4).",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["category", "name", "weights"],
+                "properties": {
+                    "category": {"enum": ["large-ai", "small-ai"]},
+                    "name": {"type": "string", "pattern": ob.VARIANT_PATTERN},
+                    "weights": {"type": "number", "minimum": 0, "maximum": ob.MAX_CAPACITY},
+                    "work_scale": {"type": "number", "exclusiveMinimum": 0, "maximum": 100},
+                    "kv_scale": {"type": "number", "minimum": 0, "maximum": 100},
+                    "quality": {"type": "number", "minimum": 0, "maximum": 1},
                 },
             },
         },
