@@ -23,23 +23,23 @@ _SPECIAL = {0x40: math.inf, 0x41: -math.inf, 0x42: math.nan, 0x43: -0.0}
 
 
 def _real(c: bytes) -> float | None:
-    """X.690 §8.5 REAL contents (binary base 2 or a special value); None for other forms."""
+    """X.690 §8.5 REAL contents as asn1tools reads them: a special value, or binary base 2
+    with no scale factor and a one- or two-octet exponent (the forms it writes); None for any
+    other form (asn1tools decides: it refuses most)."""
     if not c:
         return 0.0
     h = c[0]
     if len(c) == 1 and h in _SPECIAL:
         return _SPECIAL[h]
-    if not h & 0x80 or (h >> 4) & 3:  # decimal, or base 8/16
+    if h not in (0x80, 0xC0, 0x81, 0xC1):
         return None
-    n_exp = (h & 3) + 1
-    if n_exp > 3 or len(c) < 1 + n_exp + 1:
+    n_exp = (h & 1) + 1
+    if len(c) < 2 + n_exp:
         return None
-    exp = int.from_bytes(c[1 : 1 + n_exp], "big", signed=True) + ((h >> 2) & 3)
+    exp = int.from_bytes(c[1 : 1 + n_exp], "big", signed=True)
     mant = int.from_bytes(c[1 + n_exp :], "big")
-    if mant.bit_length() > 64:
-        return None
     try:
-        v = math.ldexp(mant, exp)
+        v = float(mant * 2**exp)  # asn1tools' own expression, so the same rounding
     except OverflowError:
         return None
     return -v if h & 0x40 else v
