@@ -75,7 +75,8 @@ def test_ran_pending_and_floor_match_the_definition_of_15(reqs, now):
         assert f == math.inf
     else:
         assert f == pytest.approx(pend / slack)
-        assert f * slack == pytest.approx(pend)  # the floor finishes the work on the tightest slack
+        if math.isfinite(f):  # pend / slack can overflow for a tiny slack: then inf, unattainable
+            assert f * slack == pytest.approx(pend)  # done on the tightest slack
 
 
 @given(st.lists(finite, max_size=20), finite, st.floats(1e-9, 1e-3))
