@@ -22,7 +22,7 @@ AGENT_MODEL ?= qwen2.5-coder-0.5b
 OSC_PKGS ?= ricxappframe==3.2.2 ricsdl==3.1.3 mdclogpy==1.1.4 inotify_simple==2.0.1 inotify==0.2.12
 OSC_NEEDS ?= redis msgpack requests
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py xapp_alloc/share_kernel.py
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev,ray]' $(OSC_NEEDS)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import statistics
 import time
+from collections.abc import Iterator
+from types import ModuleType
 
 import numpy as np
 
@@ -14,9 +17,30 @@ from xapp_alloc import (
     NodeDemand,
     allocate_node,
     allocation_objective,
+    allocator,
+    kernels,
     solve_share,
     solve_share_batch,
 )
+
+
+def kernel_forms() -> dict[str, ModuleType]:
+    """The kernel forms to compare in one run: the interpreted source, and the compiled one."""
+    forms = {"interpreted": kernels.interpreted()}
+    if getattr(kernels.KERNEL, "COMPILED", False):
+        forms["compiled (mypyc)"] = kernels.KERNEL
+    return forms
+
+
+@contextlib.contextmanager
+def using(kernel: ModuleType) -> Iterator[None]:
+    """Run the allocator on ``kernel`` for the duration of the block."""
+    saved = allocator._kernel
+    allocator._kernel = kernel
+    try:
+        yield
+    finally:
+        allocator._kernel = saved
 
 
 def _node(rng: random.Random, n: int) -> NodeDemand:

@@ -21,9 +21,10 @@ Rules where the equations are silent (documented in docs/allocator.md):
   floors are honoured first, then the instances with a lost deadline share what is left
   equally ("what the node can"); AI instances get nothing. Also reported as RAN-infeasible.
 
-Two forms with the same semantics: :func:`solve_share` (pure Python; fastest for one node of a
-few dozen instances, the xApp's and the twin's hot path) and :func:`solve_share_batch` (numpy,
-many nodes at once).
+Two forms with the same semantics: :func:`solve_share` (one node of a few dozen instances, the
+xApp's and the twin's hot path; its passes are ``xapp_alloc/share_kernel.py``, compiled by mypyc
+at install where a C compiler is present, :mod:`xapp_alloc.kernels`) and
+:func:`solve_share_batch` (numpy, many nodes at once).
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
+
+from xapp_alloc.kernels import KERNEL as _kernel
 
 __all__ = [
     "BatchShare",
@@ -97,33 +100,17 @@ def _name(ids: Sequence[str] | None, k: int) -> str:
     return f"instance {ids[k]!r}" if ids is not None else f"instance #{k}"
 
 
-def _inputs_ok(
-    capacity: float,
-    urgency: Sequence[float],
-    work: Sequence[float],
-    floors: Sequence[float],
-    ids: Sequence[str] | None,
-) -> bool:
-    """Cheap aggregate check; :func:`_validate` words the error when this says no.
-
-    A NaN poisons the sums, an infinity makes them non-finite and a negative shows in ``min``,
-    so together they accept exactly the valid inputs (floors may be ``inf``).
-    """
-    n = len(urgency)
-    if len(work) != n or len(floors) != n or (ids is not None and len(ids) != n):
-        return False
-    if not (math.isfinite(capacity) and capacity >= 0.0):
-        return False
-    if n == 0:
-        return True
-    sf = sum(floors)
-    return (
-        math.isfinite(sum(urgency) + sum(work))
-        and sf == sf
-        and min(urgency) >= 0.0
-        and min(work) >= 0.0
-        and min(floors) >= 0.0
-    )
+def _floats(values: Sequence[float], field: str, ids: Sequence[str] | None, resource: str):
+    """A list of floats for the kernel (it takes lists), or a ValueError naming the value."""
+    out = []
+    for k, v in enumerate(values):
+        try:
+            out.append(float(v))
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"{resource} {field} of {_name(ids, k)} must be a number, got {v!r}"
+            ) from None
+    return out
 
 
 def solve_share(
@@ -140,72 +127,27 @@ def solve_share(
     ``x^min_i`` (15; 0 for instances without a floor, ``inf`` for a lost RAN deadline).
     ``ids`` only name instances in error messages. Raises ``ValueError`` on bad input.
     """
-    if not _inputs_ok(capacity, urgency, work, floors, ids):
+    try:
+        ok = _kernel.inputs_ok(capacity, urgency, work, floors)  # type: ignore[arg-type]
+    except TypeError:  # not lists of floats (tuples, arrays, ints, or not numbers at all)
+        if isinstance(capacity, bool) or not isinstance(capacity, int | float):
+            raise ValueError(f"{resource} capacity must be a number, got {capacity!r}") from None
+        capacity = float(capacity)
+        urgency = _floats(urgency, "urgency", ids, resource)
+        work = _floats(work, "work", ids, resource)
+        floors = _floats(floors, "floor", ids, resource)
+        ok = _kernel.inputs_ok(capacity, urgency, work, floors)
+    if not ok or (ids is not None and len(ids) != len(urgency)):
         _validate(capacity, urgency, work, floors, ids, resource)
-    return solve_share_trusted(capacity, urgency, work, floors)
+    return ShareResult._make(_kernel.solve(capacity, urgency, work, floors))  # type: ignore[arg-type]
 
 
 def solve_share_trusted(
-    capacity: float, urgency: Sequence[float], work: Sequence[float], floors: Sequence[float]
+    capacity: float, urgency: list[float], work: list[float], floors: list[float]
 ) -> ShareResult:
     """:func:`solve_share` without input validation, for callers whose inputs are valid by
-    construction (the twin builds them from its own state). Same algorithm, same results."""
-    n = len(urgency)
-    floor_sum = sum(floors)
-    if floor_sum == math.inf or floor_sum > capacity:
-        return _ran_infeasible(capacity, floors)
-
-    no_lost = (False,) * n
-    sqrt = math.sqrt
-    pull = [sqrt(u * w) for u, w in zip(urgency, work, strict=True)]
-    total = sum(pull)
-    if total == math.inf:  # U·W overflowed: √U·√W cannot
-        pull = [sqrt(u) * sqrt(w) for u, w in zip(urgency, work, strict=True)]
-        total = sum(pull)
-    if total <= 0.0:
-        return ShareResult(tuple(floors), tuple(f > 0.0 for f in floors), False, 1.0, no_lost)
-    if floor_sum == 0.0:
-        # No floors: the square-root rule (17) directly.
-        return ShareResult(
-            tuple([capacity * (p / total) for p in pull]), (False,) * n, False, 1.0, no_lost
-        )
-
-    active = [p > 0.0 for p in pull]
-    residual = capacity - sum(f for f, a in zip(floors, active, strict=True) if not a)  # (19)
-    while True:
-        # residual * (pull/total) keeps the ratio ≤ 1, so tiny pulls cannot overflow (18).
-        level = residual / total
-        clip = [k for k in range(n) if active[k] and pull[k] * level < floors[k]]
-        if clip and not math.isfinite(level):  # total tiny: compare in the overflow-safe form
-            clip = [k for k in clip if residual * (pull[k] / total) < floors[k]]
-        if not clip:
-            break
-        for k in clip:
-            active[k] = False
-            residual -= floors[k]
-            total -= pull[k]
-        if not any(active):
-            break
-        total = sum(p for p, a in zip(pull, active, strict=True) if a)  # no drift from -=
-    if not any(active):
-        return ShareResult(tuple(floors), tuple(f > 0.0 for f in floors), False, 1.0, no_lost)
-    shares = tuple(
-        [residual * (p / total) if a else f for p, a, f in zip(pull, active, floors, strict=True)]
-    )
-    bound = tuple([(not a) and f > 0.0 for a, f in zip(active, floors, strict=True)])
-    return ShareResult(shares, bound, False, 1.0, no_lost)
-
-
-def _ran_infeasible(capacity: float, floors: Sequence[float]) -> ShareResult:
-    """Floors that cannot all be met: scale or hand out the leftover (module docstring)."""
-    lost = tuple(f == math.inf for f in floors)
-    n_lost = sum(lost)
-    fin_floor = [0.0 if lo else f for f, lo in zip(floors, lost, strict=True)]
-    fin_sum = sum(fin_floor)
-    scale = 1.0 if fin_sum <= capacity else capacity / fin_sum
-    leftover = (capacity - fin_sum) / n_lost if (n_lost and scale == 1.0) else 0.0
-    shares = tuple(leftover if lo else f * scale for f, lo in zip(fin_floor, lost, strict=True))
-    return ShareResult(shares, tuple(f > 0.0 for f in fin_floor), True, scale, lost)
+    construction (the twin builds them from its own state): lists of floats. Same kernel."""
+    return ShareResult._make(_kernel.solve(capacity, urgency, work, floors))
 
 
 def allocation_objective(
@@ -268,11 +210,20 @@ class NodeAllocation:
 
 def allocate_node(node: NodeDemand) -> NodeAllocation:
     """Eq. (16) on one node: the GPU and CPU sub-problems, solved independently by (17)–(19)."""
-    insts = node.instances
-    ids = tuple([i.instance_id for i in insts])
-    urg = [i.urgency for i in insts]
-    wg, fg = [i.work_gpu for i in insts], [i.floor_gpu for i in insts]
-    wc, fc = [i.work_cpu for i in insts], [i.floor_cpu for i in insts]
+    names: list[str] = []
+    urg: list[float] = []
+    wg: list[float] = []
+    fg: list[float] = []
+    wc: list[float] = []
+    fc: list[float] = []
+    for i in node.instances:  # one loop of appends: ~2x faster than six comprehensions here
+        names.append(i.instance_id)
+        urg.append(i.urgency)
+        wg.append(i.work_gpu)
+        fg.append(i.floor_gpu)
+        wc.append(i.work_cpu)
+        fc.append(i.floor_cpu)
+    ids = tuple(names)
     try:
         gpu = solve_share(node.gpu_capacity, urg, wg, fg, ids)
         cpu = solve_share(node.cpu_capacity, urg, wc, fc, ids, "cpu")
