@@ -115,6 +115,7 @@ class Instance:
     __slots__ = (
         "active",
         "cat",
+        "deadlines",
         "heap",
         "iid",
         "kv_held",
@@ -169,6 +170,9 @@ class Instance:
         self.vtime = 0.0
         self.ps_sum_tags = 0.0
         self.active: dict[int, Req] = {}
+        # The active requests' deadlines, in the order of ``active`` (eq. 14's terms, kept as
+        # requests come and go so the urgency sum is one pass over floats, not over requests).
+        self.deadlines: list[float] = []
         self.ran_active: dict[int, Req] = {}
         # (class rank, deadline, rid, req) for EDF; (0, tag, rid, req) for PS
         self.heap: list[tuple[int, float, int, Req]] = []
@@ -227,6 +231,8 @@ class Instance:
         req.inst = self
         req.state = Req.ACTIVE
         self.active[req.rid] = req
+        self.deadlines.append(req.deadline)
+        self.node.mark_changed(self.uses_gpu)
         if self.ps:
             req.tag = self.vtime + req.residual
             self.ps_sum_tags += req.tag
@@ -240,6 +246,10 @@ class Instance:
     def remove(self, req: Req) -> None:
         """Take an active request out (completed, expired or paused); heap entries go lazily."""
         del self.active[req.rid]
+        # Equal deadlines are interchangeable, so removing the first equal one keeps the list
+        # equal, value for value and in order, to the deadlines of ``active``.
+        self.deadlines.remove(req.deadline)
+        self.node.mark_changed(self.uses_gpu)
         if self.ps:
             req.residual = max(req.tag - self.vtime, 0.0)
             self.ps_sum_tags -= req.tag
@@ -264,7 +274,17 @@ class Instance:
 
 
 class Node:
-    __slots__ = ("cpu_cap", "gpu_cap", "instances", "kind", "mem_cap", "mem_used", "nid")
+    __slots__ = (
+        "cpu_cap",
+        "cpu_changed",
+        "gpu_cap",
+        "gpu_changed",
+        "instances",
+        "kind",
+        "mem_cap",
+        "mem_used",
+        "nid",
+    )
 
     def __init__(self, nid: str, kind: str, gpu_cap: float, cpu_cap: float, mem_cap: float):
         self.nid = nid
@@ -274,6 +294,16 @@ class Node:
         self.mem_cap = mem_cap
         self.mem_used = 0.0
         self.instances: list[Instance] = []
+        # Which sub-problem of (16) a request's arrival or departure changed since the node's
+        # last reallocation (docs/twin.md, "What a reallocation re-solves").
+        self.gpu_changed = True
+        self.cpu_changed = True
+
+    def mark_changed(self, gpu: bool) -> None:
+        if gpu:
+            self.gpu_changed = True
+        else:
+            self.cpu_changed = True
 
     def __repr__(self) -> str:
         return f"Node({self.nid})"

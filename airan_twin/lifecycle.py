@@ -40,13 +40,13 @@ class Lifecycle:
         du = self.du_of_cell[req.cell]
         self.arrival_work[du.iid] += req.du_work
         if self._enter(req, du, t):
-            self.reallocate(du.node, t)
+            self.reallocate_changed(du.node, t)
 
     def on_hop(self, req: Req, inst: Instance, t: float) -> None:
         if req.state == Req.DONE:
             return
         if self._enter(req, inst, t):
-            self.reallocate(inst.node, t)
+            self.reallocate_changed(inst.node, t)
 
     def _enter(self, req: Req, inst: Instance, t: float) -> bool:
         """Put ``req`` on ``inst``; True if the node's service changed (caller reallocates)."""
@@ -92,9 +92,9 @@ class Lifecycle:
         touched = self._next_stage(req, inst, t)
         if freed:
             self._admit_waiting(node, t)
-        self.reallocate(node, t)
+        self.reallocate_changed(node, t)
         if touched is not None and touched is not node:
-            self.reallocate(touched, t)
+            self.reallocate_changed(touched, t)
 
     def _next_stage(self, req: Req, inst: Instance, t: float) -> Node | None:
         """Move ``req`` past the stage it just finished; return the node it entered, if any."""
@@ -161,7 +161,7 @@ class Lifecycle:
             self._finish(req, t, fulfilled=False)
             if inst.ps:
                 self._admit_waiting(node, t)
-            self.reallocate(node, t)
+            self.reallocate_changed(node, t)
             return
         if state == Req.QUEUED:
             inst.queued_work = max(inst.queued_work - req.residual, 0.0)

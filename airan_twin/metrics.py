@@ -43,6 +43,7 @@ class Counters:
     kv_waits: int = 0
     reconfigurations: int = 0  # variant changes (issue 16)
     admissions: int = 0  # instances added while running (issue 16)
+    solves: int = 0  # GPU or CPU sub-problems of (16) solved (docs/twin.md, re-solves)
     decisions: list[dict] = field(default_factory=list)
 
 

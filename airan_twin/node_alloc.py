@@ -5,6 +5,12 @@ node's servers to ``now``, runs the method's allocation rule with eqs. (13)–(1
 external mode, applies the xApp's last shares with the RAN floors kept locally) and
 reschedules each instance's next completion. Completion events carry a version number; a
 reallocation bumps it, so stale completions are skipped.
+
+A request's arrival, completion or expiry changes one sub-problem of (16) — the GPU one (DU, AI
+services) or the CPU one (CU-UP) — and :meth:`NodeAllocation.reallocate_changed` re-solves only
+that one; the other keeps its shares, which stay feasible (docs/twin.md, "What a reallocation
+re-solves", states why and how far they drift). ``resolve="every-event"`` re-solves both at
+every event, the spec's literal reading, for comparison.
 """
 
 from __future__ import annotations
@@ -15,7 +21,8 @@ from collections.abc import Sequence
 from airan_twin.entities import Instance, Node, Req
 from airan_twin.events import Ev
 from airan_twin.scenario import Category
-from xapp_alloc.demand import ran_floor, ran_pending, urgency
+from xapp_alloc.demand import ran_floor, ran_pending
+from xapp_alloc.kernels import KERNEL
 
 #: One core's worth: a request's PDCP work runs on one core, so its CU-UP stage cannot take
 #: less than ``w^c / 1 core``; used for the DU floor's downstream estimate ``T̂^down`` (15).
@@ -39,8 +46,8 @@ class NodeAllocation:
         inst.advance(t)
 
     def urgency_of(self, inst: Instance, t: float) -> float:
-        """Eq. (14) over the instance's active requests."""
-        return urgency((r.deadline for r in inst.active.values()), t, self.epsilon)
+        """Eq. (14) over the instance's active requests (their deadlines, kept by ``Instance``)."""
+        return KERNEL.urgency_sum(inst.deadlines, t, self.epsilon)
 
     def _downstream(self, req: Req, du: Instance) -> float:
         """``T̂^down`` of a request at the DU: its CU-UP stage at one core, plus a hop if apart."""
@@ -59,14 +66,33 @@ class NodeAllocation:
         """Eq. (15): ``inf`` when the minimum slack is non-positive (deadline lost)."""
         return ran_floor(*self.ran_pending_of(inst, t))
 
-    def reallocate(self, node: Node, t: float) -> None:
+    def reallocate_changed(self, node: Node, t: float) -> None:
+        """After a request came or went: re-solve the sub-problems it changed (module doc)."""
+        if self.resolve_every_event:
+            self.reallocate(node, t)
+        else:
+            self.reallocate(node, t, node.gpu_changed, node.cpu_changed)
+
+    def reallocate(
+        self, node: Node, t: float, gpu_side: bool = True, cpu_side: bool = True
+    ) -> None:
+        """Re-solve the node's GPU and/or CPU sub-problem at ``t`` (both by default)."""
         gpu: list[Instance] = []
         cpu: list[Instance] = []
         for inst in node.instances:
+            if inst.uses_gpu:
+                if not gpu_side:
+                    continue
+            elif not cpu_side:
+                continue
             if inst.is_migrating(t):
                 inst.rate = 0.0
                 continue
             (gpu if inst.uses_gpu else cpu).append(inst)
+        if gpu_side:
+            node.gpu_changed = False
+        if cpu_side:
+            node.cpu_changed = False
         serving = gpu + cpu
         if self.external_allocation:
             self._apply_external(gpu, node.gpu_cap, t)
@@ -139,13 +165,24 @@ class NodeAllocation:
     def _run_rule(self, insts: Sequence[Instance], cap: float, t: float) -> None:
         if not insts:
             return
-        urgency = self.urgency_of
-        urg = [urgency(inst, t) for inst in insts]
-        work = [inst.workload() for inst in insts]
-        floors = [self.floor_of(inst, t) if inst.ran_active else 0.0 for inst in insts]
+        urgency_sum = KERNEL.urgency_sum
+        eps = self.epsilon
+        inv_mean_work = self.inv_mean_work
+        urg: list[float] = []
+        work: list[float] = []
+        floors: list[float] = []
+        count: list[int] = []
+        mu: list[float] = []
+        for inst in insts:  # one pass of appends: the hot path of every twin run
+            urg.append(urgency_sum(inst.deadlines, t, eps))  # (14)
+            work.append(inst.workload())  # (13)
+            floors.append(self.floor_of(inst, t) if inst.ran_active else 0.0)  # (15)
+            count.append(len(inst.active))
+            mu.append(inv_mean_work[inst.cat])
+        counters = self.counters
+        counters.solves += 1
         if math.inf in floors:
-            self.counters.lost_ran_deadlines += 1
-        count = [len(inst.active) for inst in insts]
+            counters.lost_ran_deadlines += 1
         if self.node_rule is not None:
             first = insts[0]
             is_ran = [inst.cat.is_ran for inst in insts]
@@ -154,9 +191,8 @@ class NodeAllocation:
                 first.node.nid, resource, t, cap, is_ran, urg, work, floors, count
             )
         else:
-            mu = [self.inv_mean_work[inst.cat] for inst in insts]
             shares, infeasible = self.rule(cap, urg, work, floors, count, mu)
         if infeasible:
-            self.counters.ran_infeasible_events += 1
+            counters.ran_infeasible_events += 1
         for inst, s in zip(insts, shares, strict=True):
             inst.rate = s

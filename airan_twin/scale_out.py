@@ -6,6 +6,7 @@ default. docs/scale-out.md says how to start a cluster and what each task needs.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
@@ -17,31 +18,50 @@ from proto.errors import InputError
 log = logging.getLogger(__name__)
 
 
-@contextlib.contextmanager
-def ray_runtime(address: str, workers: int) -> Iterator:
-    """``ray`` initialised for ``address`` (``local``: a runtime of ``workers`` CPUs here),
-    shut down after (only if this call started it)."""
+def _connect(ray: Any, address: str, workers: int) -> None:
+    kw: dict = {"include_dashboard": False, "log_to_driver": False}
+    # The workers import this project as the driver does (same interpreter, same path).
+    kw["runtime_env"] = {"env_vars": {"PYTHONPATH": os.pathsep.join(_project_path())}}
+    try:
+        if address == "local":
+            ray.init(num_cpus=workers, **kw)
+        else:
+            ray.init(address=address, **kw)
+    except Exception as exc:  # Ray raises plain Exception when its node does not start
+        raise InputError(f"--ray {address}: Ray did not start or connect: {exc}") from None
+
+
+def _import_ray() -> Any:
     try:
         import ray
     except ImportError:
         raise InputError("--ray needs Ray: pip install '.[ray]' (or make install-ray)") from None
+    return ray
+
+
+@contextlib.contextmanager
+def ray_runtime(address: str, workers: int) -> Iterator:
+    """``ray`` initialised for ``address`` (``local``: a runtime of ``workers`` CPUs here),
+    shut down after (only if this call started it)."""
+    ray = _import_ray()
     started = not ray.is_initialized()
     if started:
-        kw: dict = {"include_dashboard": False, "log_to_driver": False}
-        # The workers import this project as the driver does (same interpreter, same path).
-        kw["runtime_env"] = {"env_vars": {"PYTHONPATH": os.pathsep.join(_project_path())}}
-        try:
-            if address == "local":
-                ray.init(num_cpus=workers, **kw)
-            else:
-                ray.init(address=address, **kw)
-        except Exception as exc:  # Ray raises plain Exception when its node does not start
-            raise InputError(f"--ray {address}: Ray did not start or connect: {exc}") from None
+        _connect(ray, address, workers)
     try:
         yield ray
     finally:
         if started:
             ray.shutdown()
+
+
+def ray_session(address: str, workers: int) -> Any:
+    """``ray``, initialised once for the rest of this process (the oracle calls it at every
+    epoch; inside a Ray task it is the task's own connection). Shut down at exit."""
+    ray = _import_ray()
+    if not ray.is_initialized():
+        _connect(ray, address, workers)
+        atexit.register(ray.shutdown)
+    return ray
 
 
 def ray_map(

@@ -54,7 +54,10 @@ class Twin(Lifecycle, NodeAllocation, Observation):
         local_ran_floors: bool = True,
         local_work_conserving: bool = True,
         epsilon: float = DEFAULT_EPSILON,
+        resolve: str = "changed",
     ) -> None:
+        if resolve not in ("changed", "every-event"):
+            raise ValueError(f"resolve must be 'changed' or 'every-event', got {resolve!r}")
         self.sc = scenario
         self.method = method
         self.workload = workload
@@ -62,6 +65,8 @@ class Twin(Lifecycle, NodeAllocation, Observation):
         self.seed = seed
         self.rho = rho
         self.epsilon = epsilon
+        # Which sub-problems a request event re-solves (node_alloc module doc, docs/twin.md).
+        self.resolve_every_event = resolve == "every-event"
         self.external_allocation = external_allocation
         self.local_ran_floors = local_ran_floors  # external mode: the node keeps RAN floors
         self.local_work_conserving = local_work_conserving  # ...and lends idle capacity

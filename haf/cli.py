@@ -126,6 +126,14 @@ def sim(
             help="HAF: print every epoch's shortlist, the critic's J and committed action.",
         ),
     ] = False,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            help="oracle: each candidate's rollout as a Ray task, 'local' (a Ray runtime of "
+            "this machine's cores) or a cluster address (HOST:6379). Needs pip install '.[ray]'.",
+        ),
+    ] = None,
 ) -> None:
     """Simulate one method on the digital twin and print fulfilment in the paper's layout.
 
@@ -143,6 +151,8 @@ def sim(
         mkw["route"] = _route_options(route_policy, cloud_cost, lessons)
     if critic_online:
         mkw |= {"critic_online": True, "critic_checkpoints": critic_checkpoints}
+    if ray:
+        mkw["ray"] = ray
     make_method(method, sc.epoch_s, **mkw)  # validate before any work (weights, agent spec)
     if trace is not None:
         from airan_twin.workload.trace import load_trace
@@ -805,6 +815,10 @@ def _run_experiment(
     from airan_twin.experiments import aggregate, run_jobs
 
     sc = sc if sc is not None else load_scenario(None)
+    if ray:  # the oracle's rollouts become tasks of the same cluster (nested in its run's task)
+        for job in jobs:
+            if job.method == "oracle":
+                job.method_kwargs.setdefault("ray", ray)
     with progress(MofNCompleteColumn(), TextColumn("{task.fields[last]}")) as bar:
         task = bar.add_task(name, total=len(jobs), last="")
 

@@ -68,3 +68,28 @@ def test_without_ray_installed_the_option_says_how_to_get_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # as if the extra were not installed
     with pytest.raises(InputError, match=r"pip install '\.\[ray\]'"):
         run_jobs(load_scenario(), [Job("haf-static", 0.9, 1, horizon=5.0)], ray="local")
+
+
+def test_the_oracle_rollouts_on_ray_score_as_the_forked_ones():
+    """Each candidate's rollout as a Ray task on a pickled copy of the twin gives the float
+    the in-process rollout gives, so the oracle commits the same moves."""
+    from airan_twin.run import make_twin
+
+    sc = load_scenario()
+    logs, results = [], []
+    try:
+        for kw in ({"workers": 1}, {"workers": 2, "ray": "local"}):
+            twin = make_twin(
+                sc, "oracle", 1.1, 4, 11.0, method_kwargs={"window_s": 2.0, "ai_only": True, **kw}
+            )
+            twin.run()
+            logs.append(twin.method.regret_log)
+            d = asdict(twin.result())
+            d.pop("wall_s")
+            d.pop("agent")  # the oracle's summary: rollout wall time, workers, ray
+            results.append(d)
+        assert ray.is_initialized()  # the oracle's session stays up for its later epochs
+    finally:
+        ray.shutdown()
+    assert len(logs[0]) == 2 and logs[0] == logs[1]
+    assert results[0] == results[1]

@@ -21,8 +21,8 @@ SC = load_scenario()
 class CheckedTwin(Twin):
     """Asserts capacity (3) after every reallocation and memory (4) after every event."""
 
-    def reallocate(self, node, t):
-        super().reallocate(node, t)
+    def reallocate(self, node, t, gpu_side=True, cpu_side=True):
+        super().reallocate(node, t, gpu_side, cpu_side)
         g = sum(i.rate for i in node.instances if i.uses_gpu)
         c = sum(i.rate for i in node.instances if not i.uses_gpu)
         assert g <= node.gpu_cap * (1 + 1e-9), (node.nid, g, node.gpu_cap)

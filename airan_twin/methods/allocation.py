@@ -21,6 +21,7 @@ import math
 from collections.abc import Callable, Sequence
 
 from xapp_alloc.allocator import solve_share_trusted as solve_share
+from xapp_alloc.kernels import KERNEL
 
 Shares = tuple[Sequence[float], bool]
 AllocationRule = Callable[
@@ -30,8 +31,8 @@ AllocationRule = Callable[
 
 
 def haf_rule(cap, urgency, work, floors, count, mu) -> Shares:
-    r = solve_share(cap, urgency, work, floors)
-    return r.shares, r.ran_infeasible
+    shares, _, infeasible, _, _ = KERNEL.solve(cap, urgency, work, floors)  # (17)-(19)
+    return shares, infeasible
 
 
 def _floors_then(split: Callable[[float, list[int]], list[float]]) -> AllocationRule:

@@ -10,10 +10,12 @@ no-op, listed first). It sees the future workload, so no causal method can beat 
 
 It is expensive: one rollout of the window per candidate per epoch (about 60–90 candidates on
 the paper testbed). Rollouts run in ``workers`` processes forked from the twin at the epoch
-(each inherits the state in memory; nothing is pickled but the results). Options:
-``window_s`` (the rollout horizon), ``workers``, and ``ai_only`` — a pruning that evaluates
-every AI-service move (and the no-op) and no RAN move, so it provably keeps every AI-service
-move; the default evaluates all candidates.
+(each inherits the state in memory; nothing is pickled but the results), or, with ``ray``
+(``local`` or a cluster address), as one Ray task per candidate on a copy of the twin put in
+Ray's object store once per epoch (~1 MB pickled on the paper testbed); the scores are the same
+floats either way. Options: ``window_s`` (the rollout horizon), ``workers``, ``ray`` and
+``ai_only`` — a pruning that evaluates every AI-service move (and the no-op) and no RAN move, so
+it provably keeps every AI-service move; the default evaluates all candidates.
 """
 
 from __future__ import annotations
@@ -34,12 +36,31 @@ _TWIN: Any = None  # the twin at the epoch, inherited by forked workers
 
 
 def _rollout_j(args: tuple[Candidate, float, tuple[float, ...]]) -> float:
+    return _rollout_of(_TWIN, *args)
+
+
+def _rollout_of(twin: Any, cand: Candidate, window: float, weights: tuple[float, ...]) -> float:
+    """Realised J (11) of ``cand`` rolled out from ``twin`` for ``window`` seconds."""
     from airan_twin.critic_data import rollout
     from rapp_placement.critic_train import realised_j
 
-    cand, window, weights = args
-    y, m = rollout(_TWIN, cand, window)
+    y, m = rollout(twin, cand, window)
     return float(realised_j(y[None], m[None], np.asarray(weights))[0])
+
+
+_REMOTE: Any = None  # the Ray task of _rollout_of, made once per process
+
+
+def _ray_rollouts(address: str, workers: int, twin: Any, jobs: list[tuple]) -> list[float]:
+    """One Ray task per candidate, on one copy of ``twin`` in the object store."""
+    global _REMOTE
+    from airan_twin.scale_out import ray_session
+
+    ray = ray_session(address, workers)
+    if _REMOTE is None:
+        _REMOTE = ray.remote(num_cpus=1)(_rollout_of)
+    ref = ray.put(twin)
+    return list(ray.get([_REMOTE.remote(ref, *job) for job in jobs]))
 
 
 class Oracle(Method):
@@ -53,9 +74,11 @@ class Oracle(Method):
         workers: int | None = None,
         ai_only: bool = False,
         weights: tuple[float, float, float] = DEFAULT_CLASS_WEIGHTS,
+        ray: str | None = None,
     ) -> None:
         self.window_s = window_s
         self.workers = workers or os.cpu_count() or 1
+        self.ray = ray
         self.ai_only = ai_only
         self.weights = weights
         self.twin: Any = None
@@ -79,8 +102,10 @@ class Oracle(Method):
         self._inside = True
         _TWIN = self.twin
         try:
+            if self.ray:  # the copies carry _inside=True: their own epochs decide nothing
+                scores = _ray_rollouts(self.ray, self.workers, self.twin, jobs)
             # A pool's worker (an experiment's run) may not fork children: serial there.
-            if self.workers > 1 and len(jobs) > 1 and not mp.current_process().daemon:
+            elif self.workers > 1 and len(jobs) > 1 and not mp.current_process().daemon:
                 with mp.get_context("fork").Pool(min(self.workers, len(jobs))) as pool:
                     scores = pool.map(_rollout_j, jobs, chunksize=max(1, len(jobs) // 16))
             else:
@@ -121,15 +146,18 @@ class Oracle(Method):
             "rollout_wall_s": round(self.wall_s, 2),
             "window_s": self.window_s,
             "workers": self.workers,
+            "ray": self.ray,
             "ai_only": self.ai_only,
         }
 
 
 register(
     "oracle",
-    lambda epoch_s, window_s=None, workers=None, ai_only=False: Oracle(window_s, workers, ai_only),
+    lambda epoch_s, window_s=None, workers=None, ai_only=False, ray=None: Oracle(
+        window_s, workers, ai_only, ray=ray
+    ),
     "the bound: every candidate rolled out in a fork for the label window, the realised best "
     "committed (expensive)",
-    options=("window_s", "workers", "ai_only"),
+    options=("window_s", "workers", "ai_only", "ray"),
     order=90,
 )
