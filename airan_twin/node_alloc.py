@@ -102,7 +102,9 @@ class NodeAllocation:
             self._run_rule(cpu, node.cpu_cap, t)
         q = self.q
         for inst in serving:
-            inst.version += 1
+            inst.version += 1  # voids the completion scheduled at the old rate
+            if not inst.active:
+                continue
             dt = inst.time_to_next_completion()
             if dt != math.inf:
                 q.push(t + dt, Ev.STAGE_DONE, inst, inst.version)
@@ -174,11 +176,17 @@ class NodeAllocation:
         count: list[int] = []
         mu: list[float] = []
         for inst in insts:  # one pass of appends: the hot path of every twin run
+            mu.append(inv_mean_work[inst.cat])
+            if not inst.active:  # idle: no urgency, no work, no floor
+                urg.append(0.0)
+                work.append(0.0)
+                floors.append(0.0)
+                count.append(0)
+                continue
             urg.append(urgency_sum(inst.deadlines, t, eps))  # (14)
             work.append(inst.workload())  # (13)
             floors.append(self.floor_of(inst, t) if inst.ran_active else 0.0)  # (15)
             count.append(len(inst.active))
-            mu.append(inv_mean_work[inst.cat])
         counters = self.counters
         counters.solves += 1
         if math.inf in floors:
