@@ -22,6 +22,8 @@ from types import ModuleType
 log = logging.getLogger(__name__)
 
 _SOURCE = Path(__file__).with_name("share_kernel.py")
+#: A source this much newer than its compiled module was edited after the build.
+STALE_AFTER_S = 2.0
 _INTERPRETED = "xapp_alloc._share_kernel_interpreted"
 
 
@@ -49,7 +51,8 @@ def load() -> ModuleType:
     if not share_kernel.COMPILED:
         return share_kernel
     built = Path(share_kernel.__file__)
-    if _SOURCE.exists() and _SOURCE.stat().st_mtime > built.stat().st_mtime:
+    # A margin, because installing a wheel writes the source a moment after the extension.
+    if _SOURCE.exists() and _SOURCE.stat().st_mtime > built.stat().st_mtime + STALE_AFTER_S:
         log.warning(
             "%s is older than %s: running the source interpreted (reinstall, `make install`, "
             "to recompile)",
