@@ -111,3 +111,6 @@ def test_dockerfile_installs_rmr_and_sets_the_runtime_environment():
         assert env in text
     assert "ricxappframe==3.2.2" in text and "xapp_alloc.transport.rmr" in text
     assert "EXPOSE 4560 4561 8080" in text
+    # The allocator kernel is compiled in a stage with a compiler; the slim image installs it.
+    assert "FROM python:3.11 AS wheel" in text and "pip wheel" in text
+    assert "/wheels/haf_airan-*.whl" in text
