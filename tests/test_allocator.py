@@ -223,6 +223,10 @@ def test_batched_handles_lost_deadlines_like_per_node():
         ({"work": [math.inf, 1.0]}, "work of instance 'a'"),
         ({"floors": [0.0, math.nan]}, "floor of instance 'b'"),
         ({"floors": [0.0]}, "mismatched input lengths"),
+        ({"capacity": "10"}, "capacity must be a number"),
+        ({"urgency": [1.0, "1.5"]}, "urgency of instance 'b' must be a number"),
+        ({"work": (None, 1.0)}, "work of instance 'a' must be a number"),
+        ({"floors": np.array([0.0, -1.0])}, "floor of instance 'b'"),
     ],
 )
 def test_bad_input_names_field_and_instance(kwargs, fragment):
@@ -230,6 +234,13 @@ def test_bad_input_names_field_and_instance(kwargs, fragment):
     args.update(kwargs)
     with pytest.raises(ValueError, match=fragment):
         solve_share(args["capacity"], args["urgency"], args["work"], args["floors"], ids=["a", "b"])
+
+
+def test_tuples_arrays_and_numpy_scalars_are_numbers():
+    """The kernel takes lists of floats; other real-number containers are converted."""
+    ref = solve_share(10.0, [1.0, 2.0], [3.0, 4.0], [0.0, 1.0])
+    other = solve_share(np.int64(10), np.array([1, 2]), (3, 4.0), [np.float32(0), True])
+    assert other == ref
 
 
 def test_batched_bad_input_names_position():

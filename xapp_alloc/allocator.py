@@ -30,6 +30,7 @@ at install where a C compiler is present, :mod:`xapp_alloc.kernels`) and
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -101,15 +102,13 @@ def _name(ids: Sequence[str] | None, k: int) -> str:
 
 
 def _floats(values: Sequence[float], field: str, ids: Sequence[str] | None, resource: str):
-    """A list of floats for the kernel (it takes lists), or a ValueError naming the value."""
+    """A list of floats for the kernel (it takes lists), or a ValueError naming the value.
+    Only real numbers pass (numpy's included): a string such as "1.5" is not a number here."""
     out = []
     for k, v in enumerate(values):
-        try:
-            out.append(float(v))
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"{resource} {field} of {_name(ids, k)} must be a number, got {v!r}"
-            ) from None
+        if not isinstance(v, numbers.Real):
+            raise ValueError(f"{resource} {field} of {_name(ids, k)} must be a number, got {v!r}")
+        out.append(float(v))
     return out
 
 
@@ -130,7 +129,7 @@ def solve_share(
     try:
         ok = _kernel.inputs_ok(capacity, urgency, work, floors)  # type: ignore[arg-type]
     except TypeError:  # not lists of floats (tuples, arrays, ints, or not numbers at all)
-        if isinstance(capacity, bool) or not isinstance(capacity, int | float):
+        if not isinstance(capacity, numbers.Real):
             raise ValueError(f"{resource} capacity must be a number, got {capacity!r}") from None
         capacity = float(capacity)
         urgency = _floats(urgency, "urgency", ids, resource)
