@@ -3,7 +3,11 @@
 Nothing here is configured; everything is measured from the traffic the router sends anyway:
 
 - **RTT** from a probe, a ``HEAD /v1/models`` (no body either way; any HTTP answer, even 405,
-  has crossed the link once each way): the probe's time is one round trip.
+  has crossed the link once each way): the probe's time is one round trip, plus whatever the
+  server or a busy client made it wait. Waiting only ever adds, so the estimate is the
+  **minimum of the last few probes** (``rtt_window``; TCP's and BBR's min-RTT filter), not an
+  average: a probe that queued behind a completion does not raise it, and a path that got
+  longer shows once ``rtt_window`` probes have seen it.
 - **Bandwidth and the server's compute time** from the completion calls. A call of ``b`` bytes
   (request + answer) that took ``T`` splits as ``T = RTT + b/BW + C`` (eq. of the NetGPT seed's
   latency model). Where the server reports its compute time (llama.cpp's ``timings``) ``C`` is
@@ -13,8 +17,8 @@ Nothing here is configured; everything is measured from the traffic the router s
   the next call's time, which is what routing needs, stays right).
 - **Availability**: the share of recent calls and probes that got an answer at all.
 
-All are exponentially weighted (``alpha``) or windowed (``window``) so that a change of the
-link shows within a few calls.
+The others are exponentially weighted (``alpha``) or windowed (``window``) so that a change
+of the link shows within a few calls.
 """
 
 from __future__ import annotations
@@ -46,10 +50,19 @@ class LinkEstimate:
 class LinkEstimator:
     """Thread-safe: probes run on a worker thread while calls are recorded by the router."""
 
-    def __init__(self, alpha: float = 0.3, window: int = 20, prior_compute_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        alpha: float = 0.3,
+        window: int = 20,
+        prior_compute_s: float = 1.0,
+        rtt_window: int = 4,
+    ) -> None:
+        if rtt_window < 1:
+            raise ValueError(f"rtt_window must be at least 1, got {rtt_window}")
         self.alpha = alpha
         self._lock = threading.Lock()
-        self.rtt_s: float | None = None
+        self.rtt_s: float | None = None  # min of _rtts
+        self._rtts: deque[float] = deque(maxlen=rtt_window)
         self.compute_s = prior_compute_s  # until a call says otherwise
         self.inv_bw = 0.0  # s/byte; 0: not yet measured (optimistic: the first calls explore)
         self.sd_s = 0.25 * prior_compute_s
@@ -67,7 +80,8 @@ class LinkEstimator:
                 self.up = self._ewma(self.up, 0.0)
                 return
             self.up = self._ewma(self.up, 1.0)
-            self.rtt_s = rtt_s if self.rtt_s is None else self._ewma(self.rtt_s, rtt_s)
+            self._rtts.append(rtt_s)
+            self.rtt_s = min(self._rtts)
 
     def call(self, total_s: float, nbytes: int, server_s: float | None = None) -> None:
         """A completed call: its wall time, bytes both ways, and the server's own compute time

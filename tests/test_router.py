@@ -94,6 +94,21 @@ def test_link_estimator_fits_bandwidth_without_server_timings():
     assert e.compute_s == pytest.approx(comp, rel=0.01)
 
 
+def test_a_probe_that_waited_does_not_raise_the_rtt_and_a_longer_path_shows():
+    """RTT is a windowed minimum: queueing only adds to a probe, a path change persists."""
+    est = LinkEstimator(rtt_window=4)
+    for rtt in (0.30, 0.31, 0.95, 0.30):  # the third queued behind a completion
+        est.probe(rtt)
+    assert est.estimate().rtt_s == pytest.approx(0.30)
+    est.probe(None)  # no answer: availability, not RTT
+    assert est.estimate().rtt_s == pytest.approx(0.30)
+    for _ in range(4):  # the path got longer: once the window has only seen it, it is the RTT
+        est.probe(0.8)
+    assert est.estimate().rtt_s == pytest.approx(0.8)
+    with pytest.raises(ValueError, match="rtt_window"):
+        LinkEstimator(rtt_window=0)
+
+
 def test_failures_lower_availability_and_late_calls_raise_the_compute_estimate():
     est = LinkEstimator(prior_compute_s=1.0)
     est.probe(0.05)
